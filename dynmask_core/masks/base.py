@@ -1,0 +1,285 @@
+"""The pieces every mask strategy is made of: parameters, the run context, the registry.
+
+Convention (one set, everywhere): a mask is boolean and ``True`` means *this query may attend to this key*.
+Inside attention tensors are ``(B, H, Q, K)``; a single matrix is ``(Q, K)``.
+
+A *static* strategy is a pure index function with FlexAttention's ``mask_mod`` signature
+``(b, h, q_idx, kv_idx) -> bool tensor`` (tensor ops only), so the same function feeds a dense heatmap, the eager
+attention in :mod:`dynmask_core.engine` and a GPU ``BlockMask``. A *dynamic* strategy also needs what the run saw
+(the scores, the queries and keys, a seed): it gets a :class:`MaskContext` and returns a :class:`MaskOut`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+import torch
+from torch import Tensor
+
+MaskMod = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
+Kind = Literal["static", "dynamic"]
+
+ALLOWED_CHAR = "■"
+BLOCKED_CHAR = "□"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One typed, bounded parameter of a strategy.
+
+    Attributes:
+        name: Keyword used in the URL, the CLI (``--param name=value``) and the factory.
+        type: ``"int"``, ``"float"``, ``"bool"`` or ``"choice"``.
+        default: Value used when the user gives none.
+        help: One line for tooltips and ``strategies`` output.
+        min: Smallest allowed value (int/float).
+        max: Largest allowed value (int/float).
+        choices: Allowed values (choice).
+    """
+
+    name: str
+    type: Literal["int", "float", "bool", "choice"]
+    default: Any
+    help: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """Short text such as ``radius: int in [0, 512] = 2``."""
+        if self.type == "choice":
+            return f"{self.name}: one of {'|'.join(self.choices)} = {self.default}"
+        if self.type == "bool":
+            return f"{self.name}: bool = {str(self.default).lower()}"
+        return f"{self.name}: {self.type} in [{_fmt(self.min)}, {_fmt(self.max)}] = {_fmt(self.default)}"
+
+    def coerce(self, value: Any, owner: str = "") -> Any:
+        """Turns ``value`` (a Python value or a string from a URL/CLI) into a valid typed value.
+
+        Raises:
+            ValueError: with a message that says what is allowed.
+        """
+        where = f"{owner}: " if owner else ""
+        if self.type == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(f"{where}{self.name} must be true or false, got {value!r}")
+        if self.type == "choice":
+            text = str(value).strip()
+            if text not in self.choices:
+                raise ValueError(f"{where}{self.name} must be one of {', '.join(self.choices)}, got {value!r}")
+            return text
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if self.type == "int" and not math.isnan(number) and number != int(number):
+            number = math.nan
+        if math.isnan(number) or not (self.min <= number <= self.max):
+            kind = "an integer" if self.type == "int" else "a number"
+            raise ValueError(
+                f"{where}{self.name} must be {kind} between {_fmt(self.min)} and {_fmt(self.max)}, got {value!r}"
+            )
+        return int(number) if self.type == "int" else float(number)
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float) and x.is_integer():
+        return str(int(x))
+    return str(x)
+
+
+@dataclass
+class MaskContext:
+    """What a strategy may look at when it builds the mask of one attention layer.
+
+    Attributes:
+        q_len: Number of queries Q.
+        k_len: Number of keys K.
+        n_heads: Number of query heads H.
+        layer: Index of this attention layer in call order (0-based).
+        seed: The run's seed (dynamic strategies must use it, and only it, for randomness).
+        allowed: ``(B, 1|H, Q, K)`` bool, the model's own mask (padding, causality), possibly narrowed by the
+            strategies composed before this one with ``and``.
+        scores: ``(B, H, Q, K)`` float32 scaled dot-product scores, model mask NOT applied (use ``allowed``).
+        query: ``(B, H, Q, D)`` query states (None where not available).
+        key: ``(B, H, K, D)`` key states, repeated to H heads for GQA models.
+        segment_ids: ``(K,)`` long, segment (sentence/document) of each key position, or None.
+        q_offset: Position of query 0 among the keys (K - Q when a cache holds earlier keys).
+        run_state: Scratch space that lives for one forward pass (e.g. tokens pruned in earlier layers).
+    """
+
+    q_len: int
+    k_len: int
+    n_heads: int = 1
+    layer: int = 0
+    seed: int = 0
+    allowed: Tensor | None = None
+    scores: Tensor | None = None
+    query: Tensor | None = None
+    key: Tensor | None = None
+    segment_ids: Tensor | None = None
+    q_offset: int = 0
+    run_state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the run's tensors (CPU when none are attached)."""
+        for t in (self.scores, self.allowed, self.query):
+            if t is not None:
+                return t.device
+        return torch.device("cpu")
+
+    def model_allowed(self) -> Tensor:
+        """The allowed mask, ``(B, 1|H, Q, K)``; all True when the model gave none."""
+        if self.allowed is not None:
+            return self.allowed
+        return torch.ones(1, 1, self.q_len, self.k_len, dtype=torch.bool, device=self.device)
+
+    def with_allowed(self, allowed: Tensor) -> MaskContext:
+        """A copy of this context whose ``allowed`` mask is replaced (used by ``and`` composition)."""
+        return MaskContext(**{**self.__dict__, "allowed": allowed})
+
+
+class MaskOut(NamedTuple):
+    """What a strategy contributes to one layer.
+
+    Attributes:
+        allowed: bool, broadcastable to ``(B, H, Q, K)``; True = may attend.
+        bias: float additive bias broadcastable to ``(B, H, Q, K)`` (soft strategies), or None.
+    """
+
+    allowed: Tensor
+    bias: Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A registry entry: everything the UI, the URL, the CLI and the engine need to know about a strategy.
+
+    Attributes:
+        id: Short stable id (``sliding_window``).
+        kind: ``"static"`` (depends on sizes and parameters only) or ``"dynamic"`` (input, scores, seed).
+        title: Human name.
+        summary: One-line explanation.
+        reference: Paper or source.
+        params: Typed parameters with defaults and ranges.
+        materialize: ``(params, ctx) -> MaskOut``.
+        mask_mod: For index-based strategies, ``(params, ctx) -> mask_mod``; None for score-based ones.
+        uses_scores: True when the mask depends on this layer's scores/queries/keys (evaluated after the others
+            in an ``and`` composition, inside the keys those allow).
+        uses_seed: True when the run seed changes the mask.
+        note: Extra caveat shown in the UI (e.g. how a paper's idea was adapted).
+    """
+
+    id: str
+    kind: Kind
+    title: str
+    summary: str
+    reference: str
+    params: tuple[Param, ...]
+    materialize: Callable[[Mapping[str, Any], MaskContext], MaskOut]
+    mask_mod: Callable[[Mapping[str, Any], MaskContext], MaskMod] | None = None
+    uses_scores: bool = False
+    uses_seed: bool = False
+    note: str = ""
+
+    def resolve(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Validated parameters: defaults filled in, strings coerced, unknown names rejected.
+
+        Raises:
+            ValueError: naming the bad parameter and what is allowed.
+        """
+        values = dict(values or {})
+        known = {p.name for p in self.params}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            allowed = ", ".join(sorted(known)) or "none"
+            raise ValueError(f"{self.id} has no parameter {unknown[0]!r}; its parameters: {allowed}")
+        return {p.name: p.coerce(values.get(p.name, p.default), self.id) for p in self.params}
+
+    def label(self, values: Mapping[str, Any] | None = None) -> str:
+        """Readable name with the non-default parameters, e.g. ``sliding_window(radius=3)``."""
+        resolved = self.resolve(values)
+        shown = [f"{p.name}={_fmt(resolved[p.name])}" for p in self.params if resolved[p.name] != p.default]
+        return f"{self.id}({', '.join(shown)})" if shown else self.id
+
+
+REGISTRY: dict[str, Strategy] = {}
+
+
+def register(strategy: Strategy) -> Strategy:
+    """Adds a strategy to the registry (ids are unique)."""
+    if strategy.id in REGISTRY:
+        raise ValueError(f"strategy id {strategy.id!r} is already registered")
+    REGISTRY[strategy.id] = strategy
+    return strategy
+
+
+def get_strategy(strategy_id: str) -> Strategy:
+    """Looks a strategy up by id.
+
+    Raises:
+        ValueError: listing the known ids.
+    """
+    try:
+        return REGISTRY[strategy_id]
+    except KeyError:
+        raise ValueError(f"unknown strategy {strategy_id!r}; choose one of: {', '.join(REGISTRY)}") from None
+
+
+def strategies() -> list[Strategy]:
+    """All registered strategies in registration order."""
+    return list(REGISTRY.values())
+
+
+def dense(mask_mod: MaskMod, q_len: int, k_len: int, n_heads: int = 1, q_offset: int = 0,
+          device: torch.device | str = "cpu") -> Tensor:
+    """Evaluates an index function on the whole grid at once (broadcasting, no vmap).
+
+    Returns:
+        ``(H, Q, K)`` bool when the function depends on the head, else ``(1, Q, K)``; squeeze for a matrix.
+    """
+    b = torch.zeros((), dtype=torch.long, device=device)
+    h = torch.arange(n_heads, device=device).view(-1, 1, 1)
+    q = torch.arange(q_len, device=device).view(1, -1, 1) + q_offset
+    k = torch.arange(k_len, device=device).view(1, 1, -1)
+    out = mask_mod(b, h, q, k)
+    return out.expand(out.shape[0], q_len, k_len)
+
+
+def draw(mask: Tensor) -> str:
+    """Draws a ``(Q, K)`` bool matrix with ■ (allowed) and □ (blocked), one row per query."""
+    rows = mask.reshape(mask.shape[-2], mask.shape[-1]).tolist()
+    return "\n".join("".join(ALLOWED_CHAR if v else BLOCKED_CHAR for v in row) for row in rows)
+
+
+def named(fn: MaskMod, name: str) -> MaskMod:
+    """Gives a mask function a readable ``__name__`` (labels, legends, file names)."""
+    fn.__name__ = name
+    fn.__qualname__ = name
+    return fn
+
+
+def index_hash(*parts: Tensor | int) -> Tensor:
+    """A cheap integer hash of index tensors, uniform in [0, 1) and identical on every run and device.
+
+    Used for seeded random patterns written as pure index functions (works under ``vmap``).
+    """
+    device = next((p.device for p in parts if isinstance(p, Tensor)), torch.device("cpu"))
+    x = torch.zeros((), dtype=torch.long, device=device)
+    for i, part in enumerate(parts):
+        p = part if isinstance(part, Tensor) else torch.tensor(part, dtype=torch.long, device=device)
+        x = (x * 1_000_003 + p.long() * (2 * i + 7919) + 12_345) & 0x7FFFFFFF
+        x = ((x ^ (x >> 15)) * 0x2C1B3C6D) & 0x7FFFFFFF
+        x = ((x ^ (x >> 12)) * 0x297A2D39) & 0x7FFFFFFF
+    x = x ^ (x >> 15)
+    return (x & 0xFFFFFF).to(torch.float32) / float(1 << 24)

@@ -1,0 +1,97 @@
+"""Composing strategies with ``and`` / ``or`` into one mask for a layer.
+
+``causal & sliding_window(radius=2)`` keeps what both allow; ``causal | prefix_lm(prefix=4)`` what either allows.
+Terms fold left to right. When every operator is ``and``, score-based terms (top-k, threshold, ...) are evaluated
+last and choose only among the keys the other terms allow: "top-4 of the causal keys", not "top-4, then causal".
+Soft biases (ALiBi, dynamic weights) of all terms are added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from torch import Tensor
+
+from dynmask_core.masks.base import MaskContext, MaskOut, Strategy, get_strategy
+
+Op = Literal["and", "or"]
+OPS: tuple[str, ...] = ("and", "or")
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """One strategy with its parameters, and how it joins the terms before it (``op`` is ignored on the first)."""
+
+    strategy: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    op: Op = "and"
+
+    def entry(self) -> Strategy:
+        """The registry entry (raises ValueError for an unknown id)."""
+        return get_strategy(self.strategy)
+
+    def resolved(self) -> MaskSpec:
+        """A copy with validated, complete parameters."""
+        if self.op not in OPS:
+            raise ValueError(f"composition must be 'and' or 'or', got {self.op!r}")
+        return MaskSpec(self.strategy, self.entry().resolve(self.params), self.op)
+
+    def label(self) -> str:
+        """``sliding_window(radius=3)``-style name."""
+        return self.entry().label(self.params)
+
+
+class ComposedMask:
+    """A resolved chain of :class:`MaskSpec` terms that materialises one layer's mask."""
+
+    def __init__(self, terms: Sequence[MaskSpec]):
+        if not terms:
+            raise ValueError("a mask needs at least one strategy")
+        self.terms = tuple(t.resolved() for t in terms)
+        self._entries = tuple(t.entry() for t in self.terms)
+        self.kind = "dynamic" if any(e.kind == "dynamic" for e in self._entries) else "static"
+        self.uses_seed = any(e.uses_seed for e in self._entries)
+        self.uses_scores = any(e.uses_scores for e in self._entries)
+        self.is_identity = all(t.strategy == "none" for t in self.terms) and all(
+            t.op == "and" for t in self.terms[1:]
+        )
+
+    def label(self) -> str:
+        """``causal & topk(k=2)``."""
+        out = self.terms[0].label()
+        for t in self.terms[1:]:
+            out += (" & " if t.op == "and" else " | ") + t.label()
+        return out
+
+    def materialize(self, ctx: MaskContext) -> MaskOut:
+        """Evaluates every term on ``ctx`` and combines them.
+
+        Returns:
+            ``MaskOut`` with ``allowed`` broadcastable to ``(B, H, Q, K)`` and the summed soft ``bias`` (or None).
+        """
+        order = list(range(len(self.terms)))
+        if all(t.op == "and" for t in self.terms[1:]):
+            order.sort(key=lambda i: self._entries[i].uses_scores)
+        allowed: Tensor | None = None
+        bias: Tensor | None = None
+        for n, i in enumerate(order):
+            term, entry = self.terms[i], self._entries[i]
+            narrowed = ctx if allowed is None or term.op == "or" else ctx.with_allowed(ctx.model_allowed() & allowed)
+            out = entry.materialize(term.params, narrowed)
+            if allowed is None:
+                allowed = out.allowed
+            elif term.op == "and":
+                allowed = allowed & out.allowed
+            else:
+                allowed = allowed | out.allowed
+            if out.bias is not None:
+                bias = out.bias if bias is None else bias + out.bias
+        assert allowed is not None
+        return MaskOut(allowed, bias)
+
+
+def compose(*terms: MaskSpec | str) -> ComposedMask:
+    """Builds a :class:`ComposedMask` from specs or bare ids: ``compose("causal", MaskSpec("topk", {"k": 2}))``."""
+    return ComposedMask([MaskSpec(t) if isinstance(t, str) else t for t in terms])

@@ -1,0 +1,414 @@
+"""Static strategies: pure index functions whose matrix depends only on sizes and parameters.
+
+Every factory returns a FlexAttention-style ``mask_mod(b, h, q_idx, kv_idx) -> bool`` written with tensor ops
+only, named after its parameters (``sliding_window_r2``). ``True`` = the query may attend to the key.
+Windows count a *radius*: key j is allowed for query i iff |i - j| <= radius (HF and attention-gym count
+differently; this is the only convention used here).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from dynmask_core.masks.base import (
+    MaskContext,
+    MaskMod,
+    MaskOut,
+    Param,
+    Strategy,
+    dense,
+    index_hash,
+    named,
+    register,
+)
+
+# ----------------------------------------------------------------------------------------------------------------
+# Factories (the mask functions themselves)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def full() -> MaskMod:
+    """Full attention: every query sees every key (the model's own padding/causal masks still apply).
+
+    >>> from dynmask_core.masks.base import dense, draw
+    >>> print(draw(dense(full(), 3, 3)))
+    ■■■
+    ■■■
+    ■■■
+    """
+
+    def mask(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+        return (q_idx - kv_idx) == (q_idx - kv_idx)
+
+    return named(mask, "none")
+
+
+def causal() -> MaskMod:
+    """Causal: key j is allowed for query i iff j <= i.
+
+    >>> from dynmask_core.masks.base import dense, draw
+    >>> print(draw(dense(causal(), 5, 5)))
+    ■□□□□
+    ■■□□□
+    ■■■□□
+    ■■■■□
+    ■■■■■
+    """
+
+    def mask(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+        return kv_idx <= q_idx
+
+    return named(mask, "causal")
+
+
+def prefix_lm(prefix: int = 2) -> MaskMod:
+    """Prefix LM: the first ``prefix`` keys are visible to everyone, the rest causally (j < prefix or j <= i).
+
+    >>> from dynmask_core.masks.base import dense, draw
+    >>> print(draw(dense(prefix_lm(2), 5, 5)))
+    ■■□□□
+    ■■□□□
+    ■■■□□
+    ■■■■□
+    ■■■■■
+    """
+
+    def mask(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+        return (kv_idx < prefix) | (kv_idx <= q_idx)
+
+    return named(mask, f"prefix_lm_p{prefix}")
+
+
+def sliding_window(radius: int = 2, causal: bool = False) -> MaskMod:
+    """Sliding window: |i - j| <= radius; the causal variant allows i - radius <= j <= i.
+
+    >>> from dynmask_core.masks.base import dense, draw
+    >>> print(draw(dense(sliding_window(1), 5, 5)))
+    ■■□□□
+    ■■■□□
+    □■■■□
+    □□■■■
+    □□□■■
+    >>> print(draw(dense(sliding_window(1, causal=True), 5, 5)))
+    ■□□□□
+    ■■□□□
+    □■■□□
+    □□■■□
+    □□□■■
+    """
+
+    def mask(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+        d = q_idx - kv_idx
+        if causal:
+            return (d >= 0) & (d <= radius)
+        return d.abs() <= radius
+
+    return named(mask, f"sliding_window_r{radius}" + ("_causal" if causal else ""))
+
+
+def dilated(radius: int = 2, dilation: int = 2) -> MaskMod:
+    """Dilated window: |i - j| <= radius * dilation and (i - j) mod dilation == 0.
+
+    >>> from dynmask_core.masks.base import dense, draw
+    >>> print(draw(dense(dilated(1, 2), 5, 5)))
+    ■□■□□
+    □■□■□
+    ■□■□■
+    □■□■□
+    □□■□■
+    """
+
+    def mask(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+        d = q_idx - kv_idx
+        return (d.abs() <= radius * dilation) & (torch.remainder(d, dilation) == 0)
+
+    return named(mask, f"dilated_r{radius}_d{dilation}")
+
+
+def strided(stride: int = 2, pattern: str = "strided", causal: bool = True) -> MaskMod:
+    """Sparse Transformer patterns (Child et al. 2019) with stride l.
+
+    ``strided``: a local band of the previous l keys, plus every l-th key before it ((i - j) mod l == 0).
+    ``fixed``: keys in the same block of l, plus the last key of every block (a "summary" column).
+    ``causal`` keeps j <= i (the paper's autoregressive setting); without it both patterns are mirrored.
+
+    >>> from dynmask_core.masks.base import dense, draw
+    >>> print(draw(dense(strided(2), 5, 5)))
+    ■□□□□
+    ■■□□□
+    ■■■□□
+    □■■■□
+    ■□■■■
+    >>> print(draw(dense(strided(2, "fixed"), 5, 5)))
+    ■□□□□
+    ■■□□□
+    □■■□□
+    □■■■□
+    □■□■■
+    """
+
+    def mask(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+        d = q_idx - kv_idx
+        if pattern == "fixed":
+            same_block = torch.div(q_idx, stride, rounding_mode="floor") == torch.div(
+                kv_idx, stride, rounding_mode="floor"
+            )
+            allowed = same_block | (torch.remainder(kv_idx, stride) == stride - 1)
+        else:
+            allowed = (d.abs() < stride) | (torch.remainder(d, stride) == 0)
+        if causal:
+            allowed = allowed & (d >= 0)
+        return allowed
+
+    return named(mask, f"strided_{pattern}_l{stride}" + ("" if causal else "_bidir"))
+
+
+def bigbird(block: int = 2, n_global: int = 1, n_random: int = 1, seed: int = 0, kv_len: int = 64) -> MaskMod:
+    """BigBird (Zaheer et al. 2020) on blocks of ``block`` tokens: global + sliding window + random blocks.
+
+    Query block a and key block c are allowed iff a or c is one of the first ``n_global`` blocks, or |a - c| <= 1,
+    or c is one of the ``n_random`` key blocks drawn for a from ``seed`` (fixed once: the same for every input).
+    ``kv_len`` sets how many key blocks exist to draw from.
+
+    >>> from dynmask_core.masks.base import dense, draw
+    >>> print(draw(dense(bigbird(1, 1, 0, kv_len=5), 5, 5)))
+    ■■■■■
+    ■■■□□
+    ■■■■□
+    ■□■■■
+    ■□□■■
+    """
+    n_blocks = max(1, math.ceil(kv_len / block))
+
+    def mask(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+        qb = torch.div(q_idx, block, rounding_mode="floor")
+        kb = torch.div(kv_idx, block, rounding_mode="floor")
+        allowed = (qb < n_global) | (kb < n_global) | ((qb - kb).abs() <= 1)
+        for t in range(n_random):
+            pick = (index_hash(seed, qb, t) * n_blocks).long()
+            allowed = allowed | (kb == pick)
+        return allowed
+
+    return named(mask, f"bigbird_b{block}_g{n_global}_r{n_random}_s{seed}")
+
+
+def document(segments: Tensor) -> MaskMod:
+    """Block-diagonal over segments (sentences, packed documents): i and j must share a segment id.
+
+    >>> from dynmask_core.masks.base import dense, draw
+    >>> print(draw(dense(document(torch.tensor([0, 0, 1, 1, 1])), 5, 5)))
+    ■■□□□
+    ■■□□□
+    □□■■■
+    □□■■■
+    □□■■■
+    """
+
+    def mask(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+        return segments[q_idx] == segments[kv_idx]
+
+    return named(mask, f"document_n{int(segments.max().item()) + 1 if segments.numel() else 0}")
+
+
+def random_static(p: float = 0.3, seed: int = 0) -> MaskMod:
+    """A Bernoulli pattern drawn once from ``seed``: each entry is blocked with probability p, the diagonal kept.
+
+    It is a hash of (seed, i, j), so every input and every run sees the very same pattern (a longer input just sees
+    more of it).
+
+    >>> from dynmask_core.masks.base import dense, draw
+    >>> print(draw(dense(random_static(0.5, seed=1), 5, 5)))
+    ■□■□□
+    □■■■■
+    ■□■□□
+    □■■■□
+    □□□□■
+    """
+
+    def mask(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+        return (index_hash(seed, q_idx, kv_idx) >= p) | (q_idx == kv_idx)
+
+    return named(mask, f"random_static_p{p:g}_s{seed}")
+
+
+def random_dynamic(p: float = 0.3, seed: int = 0, layer: int = 0, per_head: bool = True) -> MaskMod:
+    """A Bernoulli pattern drawn anew for every run (from the run's seed), per layer and head; diagonal kept.
+
+    Given the same seed it reproduces exactly. With ``per_head=False`` one pattern serves all layers and heads.
+
+    >>> from dynmask_core.masks.base import dense, draw
+    >>> print(draw(dense(random_dynamic(0.5, seed=3), 5, 5)[0]))
+    ■■■■□
+    □■□■□
+    ■□■■■
+    □□■■■
+    ■■■□■
+    """
+
+    def mask(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+        if per_head:
+            u = index_hash(seed, layer, h, q_idx, kv_idx)
+        else:
+            u = index_hash(seed, q_idx, kv_idx)
+        return (u >= p) | (q_idx == kv_idx)
+
+    return named(mask, f"random_dynamic_p{p:g}_s{seed}" + (f"_l{layer}" if per_head else ""))
+
+
+def alibi_slopes(n_heads: int) -> Tensor:
+    """ALiBi's head slopes m_h = 2^(-8 (h + 1) / H) (Press et al. 2022), ``(H,)``."""
+    return torch.pow(2.0, -8.0 * torch.arange(1, n_heads + 1, dtype=torch.float32) / n_heads)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Registry entries
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _index_strategy(mask_mod_of, **entry: Any) -> Strategy:
+    """Registers an index-function strategy; its dense matrix comes from the very same mask_mod."""
+
+    def materialize(params: Mapping[str, Any], ctx: MaskContext) -> MaskOut:
+        fn = mask_mod_of(params, ctx)
+        m = dense(fn, ctx.q_len, ctx.k_len, ctx.n_heads, ctx.q_offset, ctx.device)  # (1|H, Q, K)
+        return MaskOut(m.unsqueeze(0))
+
+    return register(Strategy(materialize=materialize, mask_mod=mask_mod_of, **entry))
+
+
+_VASWANI = "Vaswani et al., Attention Is All You Need, NeurIPS 2017"
+_RADIUS = Param("radius", "int", 2, "key j is allowed for query i iff |i - j| <= radius", 0, 512)
+
+_index_strategy(
+    lambda p, ctx: full(),
+    id="none", kind="static", title="None (full attention)",
+    summary="Every query may attend to every key; only the model's own padding and causal masks apply.",
+    reference=_VASWANI, params=(),
+)
+
+
+def _padding_materialize(params: Mapping[str, Any], ctx: MaskContext) -> MaskOut:
+    # A key is padding when no query of the model's own mask may see it.
+    return MaskOut(ctx.model_allowed().any(dim=-2, keepdim=True))
+
+
+register(Strategy(
+    id="padding", kind="static", title="Padding",
+    summary="Keys that are padding are blocked (the model applies this itself; shown explicitly here).",
+    reference=_VASWANI, params=(), materialize=_padding_materialize,
+    note="Static per batch: it depends on which positions are padding, not on their content.",
+))
+_index_strategy(
+    lambda p, ctx: causal(),
+    id="causal", kind="static", title="Causal",
+    summary="Query i sees keys j <= i: no peeking at the future.",
+    reference="Vaswani et al. 2017; Radford et al., GPT, 2018", params=(),
+)
+_index_strategy(
+    lambda p, ctx: prefix_lm(p["prefix"]),
+    id="prefix_lm", kind="static", title="Prefix LM",
+    summary="The first `prefix` tokens are visible to all (bidirectional); the rest is causal.",
+    reference="Dong et al., UniLM, NeurIPS 2019; Raffel et al., T5, JMLR 2020",
+    params=(Param("prefix", "int", 4, "number of leading keys everybody may see", 0, 4096),),
+)
+_index_strategy(
+    lambda p, ctx: sliding_window(p["radius"], p["causal"]),
+    id="sliding_window", kind="static", title="Sliding window",
+    summary="Each query sees only keys within `radius` positions (|i - j| <= radius).",
+    reference="Beltagy et al., Longformer, 2020; Jiang et al., Mistral 7B, 2023",
+    params=(_RADIUS, Param("causal", "bool", False, "only the window to the left (i - radius <= j <= i)")),
+)
+_index_strategy(
+    lambda p, ctx: dilated(p["radius"], p["dilation"]),
+    id="dilated", kind="static", title="Dilated window",
+    summary="A window with gaps: every `dilation`-th key within radius*dilation.",
+    reference="Beltagy et al., Longformer, 2020; Ding et al., LongNet, 2023",
+    params=(_RADIUS, Param("dilation", "int", 2, "stride between visible keys", 1, 64)),
+)
+_index_strategy(
+    lambda p, ctx: strided(p["stride"], p["pattern"], p["causal"]),
+    id="strided", kind="static", title="Strided / fixed (Sparse Transformer)",
+    summary="A local band plus every l-th key (strided), or blocks plus summary columns (fixed).",
+    reference="Child et al., Generating Long Sequences with Sparse Transformers, 2019",
+    params=(
+        Param("stride", "int", 3, "stride l", 1, 512),
+        Param("pattern", "choice", "strided", "which Sparse Transformer pattern", choices=("strided", "fixed")),
+        Param("causal", "bool", True, "keep j <= i as in the paper"),
+    ),
+)
+_index_strategy(
+    lambda p, ctx: bigbird(p["block"], p["n_global"], p["n_random"], p["seed"], ctx.k_len),
+    id="bigbird", kind="static", title="BigBird",
+    summary="Blocks of tokens: a few global blocks, a sliding window of blocks, and random blocks fixed by a seed.",
+    reference="Zaheer et al., Big Bird: Transformers for Longer Sequences, NeurIPS 2020",
+    params=(
+        Param("block", "int", 2, "tokens per block", 1, 128),
+        Param("n_global", "int", 1, "leading blocks that see and are seen by everyone", 0, 64),
+        Param("n_random", "int", 1, "random key blocks per query block", 0, 16),
+        Param("seed", "int", 0, "fixes the random blocks once (same for every input)", 0, 2**31 - 1),
+    ),
+    note="The random blocks are drawn once from the seed, so the pattern is static.",
+)
+
+
+def _segments(ctx: MaskContext) -> Tensor:
+    if ctx.segment_ids is None:
+        return torch.zeros(ctx.k_len, dtype=torch.long, device=ctx.device)
+    return ctx.segment_ids.to(ctx.device)
+
+
+_index_strategy(
+    lambda p, ctx: document(_segments(ctx)),
+    id="document", kind="static", title="Document / sentence blocks",
+    summary="Tokens attend only within their own segment (a sentence here; packed documents in training).",
+    reference="Krell et al., Efficient Sequence Packing without Cross-contamination, 2021",
+    params=(),
+    note="Static per input: segments come from the input's sentence boundaries. Inputs without them form one segment.",
+)
+_index_strategy(
+    lambda p, ctx: random_static(p["p"], p["seed"]),
+    id="random_static", kind="static", title="Random (static)",
+    summary="Each entry is blocked with probability p, drawn ONCE from a fixed seed and reused for every input.",
+    reference="The seed article's 'random mask', done statically",
+    params=(
+        Param("p", "float", 0.3, "probability that an entry is blocked (the diagonal is always kept)", 0.0, 1.0),
+        Param("seed", "int", 0, "the fixed seed the pattern was drawn from", 0, 2**31 - 1),
+    ),
+)
+_index_strategy(
+    lambda p, ctx: random_dynamic(p["p"], ctx.seed, ctx.layer, p["per_head"]),
+    id="random_dynamic", kind="dynamic", title="Random (dynamic)",
+    summary="Each entry is blocked with probability p, re-drawn on every run (and per layer and head).",
+    reference="The seed article's 'random mask'; cf. dropout on attention",
+    params=(
+        Param("p", "float", 0.3, "probability that an entry is blocked (the diagonal is always kept)", 0.0, 1.0),
+        Param("per_head", "bool", True, "a different pattern for every layer and head"),
+    ),
+    uses_seed=True,
+    note="The run's seed is shown and shared: giving it back reproduces the pattern exactly.",
+)
+
+
+def _alibi_materialize(params: Mapping[str, Any], ctx: MaskContext) -> MaskOut:
+    pos_q = torch.arange(ctx.q_len, device=ctx.device).view(-1, 1) + ctx.q_offset
+    pos_k = torch.arange(ctx.k_len, device=ctx.device).view(1, -1)
+    distance = (pos_q - pos_k).abs().float()  # (Q, K)
+    slopes = alibi_slopes(ctx.n_heads).to(ctx.device).view(1, -1, 1, 1)
+    bias = -params["scale"] * slopes * distance  # (1, H, Q, K)
+    allowed = torch.ones(1, 1, ctx.q_len, ctx.k_len, dtype=torch.bool, device=ctx.device)
+    return MaskOut(allowed, bias)
+
+
+register(Strategy(
+    id="alibi", kind="static", title="ALiBi (soft)",
+    summary="A soft bias -m_h * |i - j| per head: far keys are penalised, nothing is blocked.",
+    reference="Press et al., Train Short, Test Long (ALiBi), ICLR 2022",
+    params=(Param("scale", "float", 1.0, "multiplies the per-head slopes m_h = 2^(-8h/H)", 0.0, 16.0),),
+    materialize=_alibi_materialize,
+    note="A soft mask: it adds a bias, it blocks nothing. On a model not trained with ALiBi it is an extra bias.",
+))

