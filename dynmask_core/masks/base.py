@@ -77,6 +77,8 @@ class Param:
             if text not in self.choices:
                 raise ValueError(f"{where}{self.name} must be one of {', '.join(self.choices)}, got {value!r}")
             return text
+        if isinstance(value, bool):
+            raise ValueError(f"{where}{self.name} must be a number, got {value!r}")
         try:
             number = float(value)
         except (TypeError, ValueError):

@@ -145,7 +145,7 @@ def _top_keys(weights: Tensor, keep: float, alive: Tensor | None = None) -> Tens
     """(B, H|1, 1, K) bool: the ceil(keep * n_alive) alive keys with the largest weight."""
     if alive is None:
         alive = torch.ones_like(weights, dtype=torch.bool)
-    n_keep = torch.ceil(keep * alive.sum(dim=-1, keepdim=True).float()).long().clamp(min=1)
+    n_keep = torch.ceil(keep * alive.sum(dim=-1, keepdim=True).double() - 1e-9).long().clamp(min=1)
     order = weights.masked_fill(~alive, float("-inf")).argsort(dim=-1, descending=True)
     positions = torch.arange(weights.shape[-1], device=weights.device).expand_as(order)
     rank = torch.empty_like(order).scatter_(-1, order, positions)
@@ -166,8 +166,8 @@ def attention_guided(ratio: float, target: str, ctx: MaskContext) -> MaskOut:
     sal = key_salience(ctx).mean(dim=1, keepdim=True)  # (B, 1, 1, K)
     score = sal if target == "least" else -sal
     kept = _rows(_top_keys(score, 1.0 - ratio), ctx) if ratio < 1.0 else _diagonal(ctx).expand(1, 1, -1, -1)
-    allowed = ctx.model_allowed()
-    return MaskOut((kept & allowed).expand(allowed.shape[0], ctx.n_heads, ctx.q_len, ctx.k_len))
+    out = kept & ctx.model_allowed()
+    return MaskOut(out.expand(out.shape[0], ctx.n_heads, ctx.q_len, ctx.k_len))
 
 
 def token_pruning(keep: float, by: str, ctx: MaskContext) -> MaskOut:
@@ -190,8 +190,8 @@ def token_pruning(keep: float, by: str, ctx: MaskContext) -> MaskOut:
     now_alive = _top_keys(importance, keep, alive)  # (B, 1, 1, K)
     ctx.run_state["token_pruning_alive"] = now_alive
     kept_rows = _rows(now_alive, ctx)  # (B, 1, Q, K)
-    allowed = ctx.model_allowed()
-    return MaskOut((kept_rows & allowed).expand(allowed.shape[0], ctx.n_heads, ctx.q_len, ctx.k_len))
+    out = kept_rows & ctx.model_allowed()
+    return MaskOut(out.expand(out.shape[0], ctx.n_heads, ctx.q_len, ctx.k_len))
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -254,7 +254,7 @@ def random_dynamic(p: float = 0.3, seed: int = 0, layer: int = 0, per_head: bool
         if per_head:
             u = index_hash(seed, layer, h, q_idx, kv_idx)
         else:
-            u = index_hash(seed, q_idx, kv_idx)
+            u = index_hash(seed, 104_729, q_idx, kv_idx)  # salted: not the random_static pattern
         return (u >= p) | (q_idx == kv_idx)
 
     return named(mask, f"random_dynamic_p{p:g}_s{seed}" + (f"_l{layer}" if per_head else ""))
