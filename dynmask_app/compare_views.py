@@ -1,0 +1,112 @@
+"""The Compare page's views: two strategies on one input, same colour scales, their difference, per-layer charts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from dynmask_app import runner, session
+from dynmask_app.explain import strategy_card
+from dynmask_app.state import AppState
+from dynmask_app.views import show_figure
+from dynmask_core import viz
+
+#: Four heatmaps share the page: above 256 tokens each is pooled so the page stays under ~5 MB.
+COMPARE_MAX_SIDE = 256
+COLORS = {"baseline": "#7f8c9b", "A": "#1f4e99", "B": "#e07b00"}
+
+
+def names(state: AppState) -> dict[str, str]:
+    """Display names of the two sides, e.g. ``A: sliding_window`` and ``B: random_dynamic(p=0.5)``."""
+    return {"a": f"A: {state.label('a')}", "b": f"B: {state.label('b')}"}
+
+
+def redraw_button(state: AppState) -> None:
+    """New seed for the dynamic side(s): the static side keeps its (cached) result."""
+    if not state.uses_seed():
+        st.caption("Neither strategy uses the seed: every run gives the same masks.")
+        return
+    c1, c2 = st.columns([1, 3])
+    c1.button("Re-draw (new seed)", key="cmp.redraw", type="primary", on_click=_redraw,
+              help="Draws a new seed: random strategies change their pattern, static ones stay put.")
+    c2.markdown(f"Seed used: **{state.seed}**. Static strategies ignore it; press Re-draw and watch which "
+                "pattern changes.")
+
+
+def _redraw() -> None:
+    """Button callback (runs before the page): new seed in the recipe, the URL and a filled-in seed field."""
+    seed = runner.draw_seed()
+    session.replace_active("compare", seed=seed)
+    if st.session_state.get("cmp.seed") is not None:
+        st.session_state["cmp.seed"] = seed
+
+
+def _summary(result: Any) -> str:
+    out, m = result.outputs, result.metrics
+    kl = m.get("kl", m.get("next_token_kl", 0.0))
+    if "probs" in out:
+        return f"prediction **{out['top1']}** ({out['probs'][out['top1']]:.1%}), KL from baseline **{kl:.4f}**"
+    return f"next token **{out.get('top1')!r}**, KL from baseline **{kl:.4f}**"
+
+
+def compare_views(state: AppState, a: Any, b: Any) -> None:
+    """Everything below the sidebar once both sides have run."""
+    label = names(state)
+    redraw_button(state)
+    c1, c2 = st.columns(2)
+    for col, side, result in ((c1, "a", a), (c2, "b", b)):
+        with col:
+            st.markdown(f"#### {label[side]}")
+            st.markdown(_summary(result))
+            strategy_card(state, side)
+    base_out = a.baseline_outputs
+    if "probs" in base_out:
+        st.caption(f"Baseline (no extra mask): {base_out['top1']} ({base_out['probs'][base_out['top1']]:.1%}).")
+    elif "top1" in base_out:
+        st.caption(f"Baseline (no extra mask): next token {base_out['top1']!r}.")
+    side_by_side(state, a, b)
+    st.subheader("Per layer")
+    table = viz.layer_table({"baseline": (a.baseline_attention, a.baseline_masks), "A": (a.attention, a.masks),
+                             "B": (b.attention, b.masks)})
+    c1, c2 = st.columns(2)
+    c1.altair_chart(viz.layer_chart(table, "entropy", colors=COLORS), width="stretch")
+    c2.altair_chart(viz.layer_chart(table[table["run"] != "baseline"], "allowed", colors=COLORS), width="stretch")
+    st.caption("Entropy: how spread out each query's attention is (log of the number of keys if uniform); "
+               "masks that block keys usually lower it. Allowed: the share of query-key pairs the mask lets "
+               "through in that layer (the model's own causal mask included).")
+
+
+@st.fragment
+def side_by_side(state: AppState, a: Any, b: Any) -> None:
+    """Layer/head pickers, then masks, attention (one shared scale) and B minus A; reruns alone."""
+    layers, heads = a.attention.shape[:2]
+    for key, value, count in (("cmp.view_layer", state.layer, layers), ("cmp.view_head", state.head, heads)):
+        if st.session_state.get(key) is None or st.session_state[key] >= count:
+            st.session_state[key] = min(value, count - 1)
+    c1, c2, _ = st.columns([1, 1, 2])
+    layer = c1.selectbox("Layer", list(range(layers)), key="cmp.view_layer")
+    head = c2.selectbox("Head", list(range(heads)), key="cmp.view_head")
+    session.set_view("compare", layer, head)
+    label = names(state)
+    q = len(a.tokens)
+    top = float(max(a.attention[layer, head].max(), b.attention[layer, head].max()))
+    where = f"L{layer} H{head}"
+    c1, c2 = st.columns(2)
+    for col, side, result in ((c1, "a", a), (c2, "b", b)):
+        with col:
+            show_figure(viz.mask_figure(result.masks[layer, head], result.tokens, f"Mask, {label[side]} ({where})",
+                                        max_side=COMPARE_MAX_SIDE), f"dynmask-compare-mask-{side}", key=f"mask_{side}")
+            show_figure(viz.attention_figure(result.attention[layer, head], result.tokens,
+                                             f"Attention, {label[side]} ({where})", zmax=top,
+                                             max_side=COMPARE_MAX_SIDE), f"dynmask-compare-attn-{side}",
+                        key=f"attn_{side}")
+    st.caption("Both attention maps use one colour scale (0 to the larger maximum), so equal colours mean equal "
+               "weights.")
+    diff = b.attention[layer, head] - a.attention[layer, head]
+    show_figure(viz.diff_figure(diff, a.tokens, f"Attention B minus A ({where})", max_side=COMPARE_MAX_SIDE),
+                "dynmask-compare-diff", key="diff_ab")
+    st.caption("Red: B gives this key more weight than A; blue: less.")
+    note = viz.pooling_note(q, viz.pool_factor(q, COMPARE_MAX_SIDE), "matrices")
+    if note:
+        st.caption(note)

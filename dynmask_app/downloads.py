@@ -1,0 +1,68 @@
+"""Download buttons: offline HTML of the current view, the run as JSON, masks/attention as NPY and CSV.
+
+Bytes are built only when a button is clicked (deferred ``data=callable``), so big arrays cost nothing until asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from dynmask_app.state import AppState
+from dynmask_core import export, viz
+
+
+def _button(label: str, data: Callable[[], bytes], file_name: str, mime: str, key: str, help: str = "") -> None:
+    st.download_button(label, data=data, file_name=file_name, mime=mime, key=key, on_click="ignore",
+                       help=help or None, width="stretch")
+
+
+def numbers(state: AppState, result: Any, layer: int, head: int) -> dict[str, Any]:
+    """The numbers written next to the figures in the HTML export."""
+    out = {"model": result.model_id, "strategy": state.label(), "mode": state.mode, "seed": result.seed,
+           "tokens": len(result.tokens), "layer shown": layer, "head shown": head}
+    out.update({f"metric: {k}": v for k, v in result.metrics.items()})
+    out["baseline output"] = result.baseline_outputs
+    out["masked output"] = result.outputs
+    return out
+
+
+def download_panel(state: AppState, result: Any, layer: int, head: int, figs: dict[str, Any]) -> None:
+    """All downloads of the current run and view."""
+    stem = f"dynmask-{result.model_id.replace('/', '_')}-{state.strategy}-s{result.seed}"
+    where = f"L{layer}-H{head}"
+    output_fig = viz.output_figure(result.baseline_outputs, result.outputs)
+
+    def html() -> bytes:
+        shown = [("Output before and after", output_fig)] if output_fig is not None else []
+        shown += [("Mask applied", figs["mask"]), ("Attention weights", figs["attention"]),
+                  ("Masked minus baseline", figs["diff"]), ("Model view", figs["model_view"])]
+        return export.html_report(f"dynmask: {state.label()} on {result.model_id}", shown,
+                                   numbers(state, result, layer, head), run=result.to_dict(),
+                                   notes=[f"Text: {state.text}"])
+
+    st.caption("PNG: use the camera button in each chart's toolbar.")
+    c1, c2 = st.columns(2)
+    with c1:
+        _button("Current view (HTML, works offline)", html, f"{stem}-{where}.html", "text/html", "dl_html",
+                "All figures of this view with plotly.js embedded once, plus the numbers.")
+        _button("Run summary (JSON)", lambda: export.json_bytes(result.to_dict()), f"{stem}.json",
+                "application/json", "dl_json")
+        _button(f"Mask, layer {layer} head {head} (CSV)",
+                lambda: export.csv_bytes(result.masks[layer, head], result.tokens), f"{stem}-mask-{where}.csv",
+                "text/csv", "dl_mask_csv")
+        _button(f"Attention, layer {layer} head {head} (CSV)",
+                lambda: export.csv_bytes(result.attention[layer, head], result.tokens),
+                f"{stem}-attention-{where}.csv", "text/csv", "dl_attn_csv")
+    with c2:
+        _button("All masks (NPY, L x H x Q x K bool)", lambda: export.npy_bytes(result.masks),
+                f"{stem}-masks.npy", "application/octet-stream", "dl_masks_npy")
+        _button("All attention, masked (NPY, float32)", lambda: export.npy_bytes(result.attention),
+                f"{stem}-attention.npy", "application/octet-stream", "dl_attn_npy")
+        _button("All attention, baseline (NPY, float32)", lambda: export.npy_bytes(result.baseline_attention),
+                f"{stem}-baseline-attention.npy", "application/octet-stream", "dl_base_npy")
+        _button("Tokens (CSV)", lambda: "\n".join(["position,token", *(
+            f"{i},\"{t.replace(chr(34), chr(34) * 2)}\"" for i, t in enumerate(result.tokens))]).encode("utf-8"),
+            f"{stem}-tokens.csv", "text/csv", "dl_tokens")

@@ -1,0 +1,100 @@
+"""Per-session bookkeeping: the active recipe of each page, reading it from and writing it to the URL.
+
+Keys in ``st.session_state`` are namespaced by page (``pg.`` Playground, ``cmp.`` Compare) because widget state of
+one page is dropped while the other page is shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from dynmask_app.state import AppState
+from dynmask_app.widgets import load_widgets
+
+NAMESPACE = {"playground": "pg", "compare": "cmp"}
+PAGE_FILES = {"playground": "app.py", "compare": "pages/1_Compare.py"}
+
+
+def ns_of(page: str) -> str:
+    """Session-state prefix of a page."""
+    return NAMESPACE[page]
+
+
+def restore_from_url(page: str) -> None:
+    """Once per session and page: reads the link (if any), fills the widgets and makes it the active recipe.
+
+    A link for the other page switches to it (keeping the link). Warnings about bad values are kept and shown
+    until the next Run.
+    """
+    ns = ns_of(page)
+    if st.session_state.get(f"{ns}.restored"):
+        return
+    st.session_state[f"{ns}.restored"] = True
+    qp = st.query_params.to_dict()
+    if not qp:
+        return
+    wanted = qp.get("page", page)
+    if wanted != page and wanted in PAGE_FILES:
+        st.session_state[f"{ns}.restored"] = False
+        st.switch_page(PAGE_FILES[wanted], query_params=qp)
+    state, warnings = AppState.from_query_params(qp, page=page)
+    load_widgets(ns, state, force=True)
+    st.session_state[f"{ns}.active"] = state
+    st.session_state[f"{ns}.warnings"] = warnings
+    st.session_state[f"{ns}.checked"] = False
+    write_url(state)  # the canonical form: every value the page now uses
+
+
+def active(page: str) -> AppState | None:
+    """The recipe whose result the page shows (None before the first Run)."""
+    return st.session_state.get(f"{ns_of(page)}.active")
+
+
+def activate(state: AppState) -> None:
+    """Makes ``state`` the page's active recipe (after Run) and writes it to the URL."""
+    ns = ns_of(state.page)
+    st.session_state[f"{ns}.active"] = state
+    st.session_state[f"{ns}.warnings"] = []
+    st.session_state[f"{ns}.checked"] = False
+    write_url(state)
+
+
+def set_view(page: str, layer: int, head: int) -> None:
+    """Changes the shown layer/head of the active recipe and in the URL."""
+    state = active(page)
+    if state is None or (state.layer, state.head) == (layer, head):
+        return
+    state = state.with_view(layer, head)
+    st.session_state[f"{ns_of(page)}.active"] = state
+    write_url(state)
+
+
+def replace_active(page: str, **changes) -> AppState | None:
+    """Replaces fields of the active recipe (e.g. a new seed) and updates the URL."""
+    state = active(page)
+    if state is None:
+        return None
+    state = replace(state, **changes)
+    st.session_state[f"{ns_of(page)}.active"] = state
+    write_url(state)
+    return state
+
+
+def write_url(state: AppState) -> None:
+    """Puts the recipe in the address bar (only when it changed, to avoid needless browser history)."""
+    wanted = state.to_query_params()
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def warnings(page: str) -> list[str]:
+    """Warnings about the link or the model check, shown above the results."""
+    return list(st.session_state.get(f"{ns_of(page)}.warnings", []))
+
+
+def add_warnings(page: str, extra: list[str]) -> None:
+    """Adds warnings (e.g. layers the model lacks)."""
+    key = f"{ns_of(page)}.warnings"
+    st.session_state[key] = [*st.session_state.get(key, []), *extra]

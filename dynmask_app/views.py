@@ -1,0 +1,100 @@
+"""The Playground's result views: output, strategy card, single-head views (a fragment) and the model view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from dynmask_app import downloads, explain, session
+from dynmask_app.state import AppState
+from dynmask_core import viz
+
+CHART_CONFIG = viz.PNG_CONFIG
+
+
+def show_figure(fig: Any, name: str, key: str | None = None) -> None:
+    """A plotly figure with the PNG toolbar button named after the view."""
+    config = {**CHART_CONFIG, "toImageButtonOptions": {**CHART_CONFIG["toImageButtonOptions"], "filename": name}}
+    st.plotly_chart(fig, config=config, key=key, width="stretch")
+
+
+def head_figures(state: AppState, result: Any, layer: int, head: int, show: str = "masked",
+                 max_side: int = viz.MAX_SIDE) -> dict[str, Any]:
+    """The mask / attention / difference figures of one layer and head (shared with the HTML export)."""
+    mask = result.masks[layer, head]
+    masked, base = result.attention[layer, head], result.baseline_attention[layer, head]
+    top = float(max(masked.max(), base.max()))
+    where = f"layer {layer}, head {head}"
+    shown = masked if show == "masked" else base
+    return {
+        "mask": viz.mask_figure(mask, result.tokens, f"Mask applied ({where}): {state.label()}", max_side=max_side),
+        "attention": viz.attention_figure(shown, result.tokens, f"Attention, {show} run ({where})", zmax=top,
+                                          max_side=max_side),
+        "diff": viz.diff_figure(masked - base, result.tokens, f"Masked minus baseline attention ({where})",
+                                max_side=max_side),
+    }
+
+
+def _mask_caption(result: Any, layer: int, head: int, n_patterns: int) -> str:
+    m = np.asarray(result.masks[layer, head])
+    layers, heads = result.masks.shape[:2]
+    same = ("The mask is the same in every layer and head." if n_patterns == 1 else
+            f"The mask differs across layers/heads ({n_patterns} distinct patterns among {layers * heads}); "
+            f"this is layer {layer}, head {head}.")
+    return (f"Dark blue = allowed, grey = blocked (the model's own causal/padding mask included). "
+            f"{int(m.sum())} of {m.size} entries allowed ({m.mean():.0%}). {same}")
+
+
+def result_views(state: AppState, result: Any) -> None:
+    """Everything below the sidebar once a run exists."""
+    explain.output_metrics(result)
+    fig = viz.output_figure(result.baseline_outputs, result.outputs)
+    if fig is not None:
+        show_figure(fig, "dynmask-output", key="output_fig")
+    explain.run_facts(state, result)
+    st.subheader("The strategy")
+    explain.strategy_card(state)
+    st.subheader("Inside the model")
+    single_head_views(state, result, viz.mask_patterns(result.masks))
+
+
+@st.fragment
+def single_head_views(state: AppState, result: Any, n_patterns: int) -> None:
+    """Layer/head pickers (kept in the URL) and the mask / attention / difference tabs; reruns alone."""
+    page, ns = state.page, session.ns_of(state.page)
+    layers, heads = result.attention.shape[:2]
+    for key, value, count in ((f"{ns}.view_layer", state.layer, layers), (f"{ns}.view_head", state.head, heads)):
+        if st.session_state.get(key) is None or st.session_state[key] >= count:
+            st.session_state[key] = min(value, count - 1)
+    c1, c2, c3 = st.columns([1, 1, 2])
+    layer = c1.selectbox("Layer", list(range(layers)), key=f"{ns}.view_layer")
+    head = c2.selectbox("Head", list(range(heads)), key=f"{ns}.view_head")
+    show = c3.radio("Attention of", ["masked", "baseline"], horizontal=True, key=f"{ns}.view_run",
+                    format_func=lambda s: "the masked run" if s == "masked" else "the baseline run (no extra mask)")
+    session.set_view(page, layer, head)
+    state = session.active(page) or state
+    figs = head_figures(state, result, layer, head, show)
+    q = len(result.tokens)
+    note = viz.pooling_note(q, viz.pool_factor(q, viz.MAX_SIDE))
+    figs["model_view"] = viz.model_view_figure(result.attention, highlight=(layer, head))
+    tab_mask, tab_attn, tab_diff, tab_model, tab_dl = st.tabs(
+        ["Mask applied", "Attention weights", "Masked − baseline", "Model view (all layers x heads)", "Downloads"])
+    with tab_mask:
+        st.caption(_mask_caption(result, layer, head, n_patterns))
+        show_figure(figs["mask"], f"dynmask-mask-L{layer}-H{head}", key="mask_fig")
+    with tab_attn:
+        st.caption("Each row is one query token; its weights over the keys sum to 1 (0 if nothing is allowed). "
+                   "Masked and baseline share one colour scale.")
+        show_figure(figs["attention"], f"dynmask-attention-L{layer}-H{head}", key="attn_fig")
+    with tab_diff:
+        st.caption("Red: the mask gave this key more weight than the baseline did; blue: less. White: no change.")
+        show_figure(figs["diff"], f"dynmask-diff-L{layer}-H{head}", key="diff_fig")
+    with tab_model:
+        st.caption(viz.model_view_note(q, layers, heads) + " Masked run; the red box is the layer/head picked above.")
+        show_figure(figs["model_view"], "dynmask-model-view", key="model_view")
+    if note:
+        st.caption(note)
+    with tab_dl:
+        downloads.download_panel(state, result, layer, head, figs)

@@ -1,0 +1,126 @@
+"""Byte builders for downloads: NPY, CSV, JSON and a self-contained offline HTML report.
+
+Pure functions (no Streamlit): the app hands their bytes to ``st.download_button``; the CLI can write them to files.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def _array(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def npy_bytes(array: Any) -> bytes:
+    """``np.save`` of ``array`` (a tensor or array) into bytes; load back with ``np.load(io.BytesIO(b))``."""
+    buf = io.BytesIO()
+    np.save(buf, _array(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def csv_bytes(matrix: Any, tokens: Sequence[str], decimals: int | None = 6) -> bytes:
+    """One ``(Q, K)`` matrix as CSV: header ``query \\ key`` then the key labels; one row per query.
+
+    Labels are ``"pos:token"`` so equal tokens stay distinct. Booleans are written as 0/1.
+
+    Args:
+        matrix: ``(Q, K)`` numbers or booleans.
+        tokens: Token labels (the last Q label the rows, the last K the columns).
+        decimals: Rounding of floats (None = full precision).
+    """
+    m = _array(matrix)
+    if m.ndim != 2:
+        raise ValueError(f"csv_bytes needs a (Q, K) matrix, got shape {tuple(m.shape)}")
+    q, k = m.shape
+    labels = [f"{i}:{t}" for i, t in enumerate(tokens)]
+    labels = labels if len(labels) >= max(q, k) else [str(i) for i in range(max(q, k))]
+    if m.dtype == bool:
+        m = m.astype(np.uint8)
+    elif decimals is not None and np.issubdtype(m.dtype, np.floating):
+        m = np.round(m.astype(np.float64), decimals)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["query \\ key", *labels[-k:]])
+    for label, row in zip(labels[-q:], m.tolist(), strict=True):
+        writer.writerow([label, *row])
+    return buf.getvalue().encode("utf-8")
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if hasattr(x, "item") and getattr(x, "ndim", 1) == 0:
+        return _jsonable(x.item())
+    return x
+
+
+def json_bytes(data: Mapping[str, Any]) -> bytes:
+    """Pretty JSON (UTF-8) of a run summary such as ``RunResult.to_dict()``; NaN/inf become null."""
+    return json.dumps(_jsonable(data), indent=2, ensure_ascii=False).encode("utf-8")
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1b1f24}
+h1{font-size:1.6rem} h2{font-size:1.2rem;margin-top:2rem} table{border-collapse:collapse;margin:.5rem 0}
+td,th{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left;vertical-align:top}
+th{background:#f4f6f8} .note{color:#57606a} pre{background:#f6f8fa;padding:1rem;overflow:auto;font-size:.8rem}
+"""
+
+
+def _table(numbers: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in numbers.items()
+    )
+    return f"<table>{rows}</table>"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(_jsonable(v), ensure_ascii=False)
+    return str(v)
+
+
+def html_report(title: str, figures: Sequence[tuple[str, Any]], numbers: Mapping[str, Any],
+                notes: Sequence[str] = (), run: Mapping[str, Any] | None = None) -> bytes:
+    """A single offline HTML file: plotly.js inlined once, then each figure, the numbers and the run JSON.
+
+    Args:
+        title: Page heading.
+        figures: ``[(caption, plotly Figure)]`` in display order.
+        numbers: ``{name: value}`` shown as a table (metrics, seed, model, strategy...).
+        notes: Extra paragraphs (e.g. "pooled for display").
+        run: Optional JSON-ready run summary, embedded in a ``<pre>`` block.
+
+    Returns:
+        UTF-8 HTML bytes that open without network access.
+    """
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>", _table(numbers)]
+    parts += [f"<p class='note'>{html.escape(n)}</p>" for n in notes if n]
+    first = True
+    for caption, fig in figures:
+        parts.append(f"<h2>{html.escape(caption)}</h2>")
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=True if first else False,
+                                 config={"displaylogo": False, "responsive": True}))
+        first = False
+    if run is not None:
+        parts.append("<h2>Run (JSON)</h2><pre>" + html.escape(json_bytes(run).decode("utf-8")) + "</pre>")
+    parts.append("<p class='note'>Made with dynmask. Plotly.js is embedded: this file works offline.</p></body></html>")
+    return "".join(parts).encode("utf-8")

@@ -1,0 +1,33 @@
+"""Pure figure builders: arrays in, Plotly/Altair figures out (no Streamlit, no torch import).
+
+The app places these figures; the CLI or a notebook can save them (``fig.write_html``) the same way.
+"""
+
+from dynmask_core.viz._common import (
+    MAX_SIDE,
+    MODEL_VIEW_SIDE,
+    PNG_CONFIG,
+    pool2d,
+    pool_factor,
+    pooled_axis,
+    pooling_note,
+    token_axis,
+)
+from dynmask_core.viz.heatmaps import attention_figure, diff_figure, mask_figure
+from dynmask_core.viz.layers import (
+    METRICS,
+    allowed_fraction,
+    attention_entropy,
+    layer_chart,
+    layer_table,
+    mask_patterns,
+)
+from dynmask_core.viz.model_view import model_view_cell, model_view_figure, model_view_note
+from dynmask_core.viz.outputs import next_token_figure, output_figure, sentiment_figure
+
+__all__ = [
+    "MAX_SIDE", "METRICS", "MODEL_VIEW_SIDE", "PNG_CONFIG", "allowed_fraction", "attention_entropy",
+    "attention_figure", "diff_figure", "layer_chart", "layer_table", "mask_figure", "mask_patterns",
+    "model_view_cell", "model_view_figure", "model_view_note", "next_token_figure", "output_figure", "pool2d",
+    "pool_factor", "pooled_axis", "pooling_note", "sentiment_figure", "token_axis",
+]

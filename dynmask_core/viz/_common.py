@@ -1,0 +1,83 @@
+"""Shared helpers of the figure builders: unique token labels, average pooling, array conversion.
+
+Everything here is NumPy only: the builders take tensors or arrays and never import torch or Streamlit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+#: Largest side of a single heatmap sent to the browser (a 512 x 512 float32 matrix is ~1.8 MB of JSON).
+MAX_SIDE = 512
+#: Largest side of one small multiple in the model view before it is average-pooled.
+MODEL_VIEW_SIDE = 48
+
+PNG_CONFIG: dict[str, Any] = {
+    "displaylogo": False,
+    "toImageButtonOptions": {"format": "png", "filename": "dynmask", "scale": 2},
+}
+
+
+def as_array(x: Any, dtype: Any = None) -> np.ndarray:
+    """A NumPy array from a tensor (CPU), array or nested list."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    return arr.astype(dtype, copy=False) if dtype is not None else arr
+
+
+def token_axis(tokens: Sequence[str]) -> list[str]:
+    """Unique axis labels: the position prefixed, ``["0:[CLS]", "1:the", ...]`` (plotly merges equal categories)."""
+    return [f"{i}:{t}" for i, t in enumerate(tokens)]
+
+
+def pool_factor(n: int, max_side: int) -> int:
+    """Block size so that ``n`` positions fit in ``max_side`` cells (1 = no pooling)."""
+    return max(1, math.ceil(n / max(1, max_side)))
+
+
+def pool2d(matrix: np.ndarray, factor: int) -> np.ndarray:
+    """Average-pools the last two axes in ``factor x factor`` blocks (edge blocks average what they hold).
+
+    Args:
+        matrix: ``(..., Q, K)`` numbers or booleans.
+        factor: Block size; 1 returns the matrix as float32.
+
+    Returns:
+        ``(..., ceil(Q/factor), ceil(K/factor))`` float32.
+    """
+    m = np.asarray(matrix, dtype=np.float32)
+    if factor <= 1:
+        return m
+    *lead, q, k = m.shape
+    qp, kp = math.ceil(q / factor) * factor, math.ceil(k / factor) * factor
+    padded = np.full((*lead, qp, kp), np.nan, dtype=np.float32)
+    padded[..., :q, :k] = m
+    blocks = padded.reshape(*lead, qp // factor, factor, kp // factor, factor)
+    with np.errstate(invalid="ignore"):
+        return np.nanmean(blocks, axis=(-3, -1)).astype(np.float32)
+
+
+def pooled_axis(labels: Sequence[str], factor: int) -> list[str]:
+    """Axis labels of pooled blocks: ``"0:[CLS]"`` unpooled, ``"0-3"`` (positions) when pooled."""
+    if factor <= 1:
+        return list(labels)
+    n = len(labels)
+    return [f"{i}-{min(i + factor, n) - 1}" for i in range(0, n, factor)]
+
+
+def pooling_note(n: int, factor: int, what: str = "matrix") -> str:
+    """Caption text that says a matrix was downsampled for display (empty when it was not)."""
+    if factor <= 1:
+        return ""
+    return (f"{n} tokens: the {what} is average-pooled in {factor}x{factor} blocks for display "
+            f"({math.ceil(n / factor)}x{math.ceil(n / factor)} cells). Downloads hold the full data.")
+
+
+def rounded(matrix: np.ndarray, decimals: int = 3) -> np.ndarray:
+    """float32 rounded for display (hover shows 3 decimals; smaller JSON when sent as text)."""
+    return np.round(np.asarray(matrix, dtype=np.float32), decimals)

@@ -1,0 +1,129 @@
+"""Heatmaps of one ``(Q, K)`` matrix: the mask applied, attention weights, and masked minus baseline.
+
+Rows are queries (the token that attends), columns are keys (the token attended to); query 0 is at the top.
+Matrices longer than ``max_side`` are average-pooled for display (see :func:`~dynmask_core.viz.pooling_note`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from dynmask_core.viz._common import MAX_SIDE, as_array, pool2d, pool_factor, pooled_axis, rounded, token_axis
+
+ALLOWED_COLOR = "#1f4e99"  # dark blue: may attend
+BLOCKED_COLOR = "#e4e7ec"  # light grey: blocked
+ATTENTION_SCALE = "Blues"
+DIFF_SCALE = "RdBu_r"  # red = more attention than baseline, blue = less
+_FONT = {"size": 14}
+
+
+def _layout(fig: go.Figure, title: str, n: int, height: int | None) -> go.Figure:
+    side = height or int(min(720, max(360, 140 + 18 * n)))
+    fig.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left"}, height=side, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        font=_FONT, plot_bgcolor="white",
+    )
+    fig.update_xaxes(title_text="key (attended to)", type="category", tickangle=-60, showgrid=False,
+                     side="bottom", automargin=True)
+    fig.update_yaxes(title_text="query (attending)", type="category", autorange="reversed", showgrid=False,
+                     automargin=True)
+    return fig
+
+
+def _axes(tokens: Sequence[str], n_q: int, n_k: int, factor: int) -> tuple[list[str], list[str]]:
+    labels = token_axis(tokens)
+    keys = labels[-n_k:] if len(labels) >= n_k else [str(i) for i in range(n_k)]
+    queries = labels[-n_q:] if len(labels) >= n_q else [str(i) for i in range(n_q)]
+    return pooled_axis(queries, factor), pooled_axis(keys, factor)
+
+
+def mask_figure(mask: Any, tokens: Sequence[str], title: str = "Mask applied", max_side: int = MAX_SIDE,
+                height: int | None = None) -> go.Figure:
+    """The boolean mask as two colours: allowed (dark blue) and blocked (light grey).
+
+    Args:
+        mask: ``(Q, K)`` bool, True = the query may attend to the key.
+        tokens: Token labels (length >= K); shown as ``"pos:token"``.
+        title: Figure title.
+        max_side: Larger matrices are pooled; cells then show the *fraction* allowed.
+        height: Pixel height (default grows with Q).
+
+    Returns:
+        A figure with one ``Heatmap`` trace.
+    """
+    m = as_array(mask).astype(bool)
+    q, k = m.shape
+    factor = pool_factor(max(q, k), max_side)
+    y, x = _axes(tokens, q, k, factor)
+    if factor == 1:
+        z = m.astype(np.uint8)
+        scale = [[0.0, BLOCKED_COLOR], [0.5, BLOCKED_COLOR], [0.5, ALLOWED_COLOR], [1.0, ALLOWED_COLOR]]
+        colorbar = {"tickvals": [0.25, 0.75], "ticktext": ["blocked", "allowed"], "len": 0.4, "thickness": 14}
+        hover = "query %{y}<br>key %{x}<br>allowed (1) or blocked (0): %{z}<extra></extra>"
+    else:
+        z = rounded(pool2d(m, factor), 2)
+        scale = [[0.0, BLOCKED_COLOR], [1.0, ALLOWED_COLOR]]
+        colorbar = {"title": {"text": "fraction<br>allowed"}, "len": 0.6, "thickness": 14}
+        hover = "queries %{y}<br>keys %{x}<br>allowed: %{z:.0%}<extra></extra>"
+    trace = go.Heatmap(z=z, x=x, y=y, zmin=0, zmax=1, colorscale=scale, colorbar=colorbar, xgap=0 if q > 40 else 1,
+                       ygap=0 if q > 40 else 1, hovertemplate=hover)
+    return _layout(go.Figure(trace), title, min(q, max_side), height)
+
+
+def attention_figure(attention: Any, tokens: Sequence[str], title: str = "Attention weights",
+                     zmax: float | None = None, max_side: int = MAX_SIDE, height: int | None = None) -> go.Figure:
+    """Attention probabilities of one layer and head.
+
+    Args:
+        attention: ``(Q, K)`` float, rows sum to 1 (or 0 for fully blocked rows).
+        tokens: Token labels (length >= K).
+        title: Figure title.
+        zmax: Top of the colour scale (share it between figures you compare); default the matrix maximum.
+        max_side: Larger matrices are average-pooled for display.
+        height: Pixel height.
+
+    Returns:
+        A figure with one ``Heatmap`` trace, colour scale from 0.
+    """
+    a = as_array(attention, np.float32)
+    q, k = a.shape
+    factor = pool_factor(max(q, k), max_side)
+    y, x = _axes(tokens, q, k, factor)
+    z = rounded(pool2d(a, factor))
+    top = float(zmax) if zmax is not None else float(np.nanmax(z)) if z.size else 1.0
+    trace = go.Heatmap(z=z, x=x, y=y, zmin=0, zmax=max(top, 1e-6), colorscale=ATTENTION_SCALE,
+                       colorbar={"title": {"text": "weight"}, "len": 0.6, "thickness": 14},
+                       hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>")
+    return _layout(go.Figure(trace), title, min(q, max_side), height)
+
+
+def diff_figure(diff: Any, tokens: Sequence[str], title: str = "Masked minus baseline attention",
+                limit: float | None = None, max_side: int = MAX_SIDE, height: int | None = None) -> go.Figure:
+    """A signed difference on a diverging scale centred on 0 (red = more weight, blue = less).
+
+    Args:
+        diff: ``(Q, K)`` float, e.g. masked attention minus baseline attention.
+        tokens: Token labels (length >= K).
+        title: Figure title.
+        limit: Symmetric colour range ``[-limit, limit]``; default the largest absolute value.
+        max_side: Larger matrices are average-pooled for display.
+        height: Pixel height.
+
+    Returns:
+        A figure with one ``Heatmap`` trace with ``zmid=0``.
+    """
+    d = as_array(diff, np.float32)
+    q, k = d.shape
+    factor = pool_factor(max(q, k), max_side)
+    y, x = _axes(tokens, q, k, factor)
+    z = rounded(pool2d(d, factor))
+    lim = float(limit) if limit is not None else float(np.nanmax(np.abs(z))) if z.size else 1.0
+    lim = max(lim, 1e-3)
+    trace = go.Heatmap(z=z, x=x, y=y, zmid=0, zmin=-lim, zmax=lim, colorscale=DIFF_SCALE,
+                       colorbar={"title": {"text": "change"}, "len": 0.6, "thickness": 14},
+                       hovertemplate="query %{y}<br>key %{x}<br>change %{z:+.3f}<extra></extra>")
+    return _layout(go.Figure(trace), title, min(q, max_side), height)

@@ -1,0 +1,79 @@
+"""The model's output before and after masking: class probabilities or the top-5 next tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+BASELINE_COLOR = "#7f8c9b"  # grey: no extra mask
+MASKED_COLOR = "#1f4e99"  # blue: with the mask
+
+
+def sentiment_figure(baseline: Mapping[str, float], masked: Mapping[str, float],
+                     title: str = "Class probabilities: baseline vs masked") -> go.Figure:
+    """Grouped bars of the class probabilities of both runs.
+
+    Args:
+        baseline: ``{label: probability}`` without the extra mask.
+        masked: ``{label: probability}`` with it.
+        title: Figure title.
+
+    Returns:
+        A figure with two ``Bar`` traces (baseline, masked).
+    """
+    labels = list(baseline)
+    fig = go.Figure([
+        go.Bar(name="baseline (no extra mask)", x=labels, y=[baseline[n] for n in labels], marker_color=BASELINE_COLOR,
+               text=[f"{baseline[n]:.1%}" for n in labels], textposition="outside"),
+        go.Bar(name="masked", x=labels, y=[masked.get(n, 0.0) for n in labels], marker_color=MASKED_COLOR,
+               text=[f"{masked.get(n, 0.0):.1%}" for n in labels], textposition="outside"),
+    ])
+    fig.update_layout(barmode="group", title={"text": title, "x": 0.0}, height=360, font={"size": 14},
+                      yaxis={"range": [0, 1.12], "tickformat": ".0%", "title": "probability"},
+                      legend={"orientation": "h", "y": -0.15}, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+    return fig
+
+
+def _show(token: str) -> str:
+    text = token.replace("\n", "⏎")
+    return f"'{text}'" if text.strip() != text or not text else text
+
+
+def next_token_figure(baseline: Sequence[Mapping[str, Any]], masked: Sequence[Mapping[str, Any]],
+                      title: str = "Next token: top 5 before and after") -> go.Figure:
+    """Two horizontal bar charts of the top-5 next tokens (baseline left, masked right).
+
+    Args:
+        baseline: ``[{"token": str, "prob": float}, ...]`` without the extra mask, most likely first.
+        masked: The same with the mask.
+        title: Figure title.
+
+    Returns:
+        A figure with two ``Bar`` traces in two subplots.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("baseline (no extra mask)", "masked"),
+                        horizontal_spacing=0.18)
+    for col, (rows, color) in enumerate(((baseline, BASELINE_COLOR), (masked, MASKED_COLOR)), start=1):
+        names = [f"{i + 1}. {_show(str(r['token']))}" for i, r in enumerate(rows)]
+        probs = [float(r["prob"]) for r in rows]
+        fig.add_trace(go.Bar(x=probs, y=names, orientation="h", marker_color=color, showlegend=False,
+                             text=[f"{p:.1%}" for p in probs], textposition="outside"), row=1, col=col)
+        fig.update_yaxes(autorange="reversed", row=1, col=col, automargin=True)
+        fig.update_xaxes(range=[0, 1.15], tickformat=".0%", row=1, col=col)
+    fig.update_layout(title={"text": title, "x": 0.0}, height=340, font={"size": 14},
+                      margin={"l": 10, "r": 10, "t": 80, "b": 10})
+    return fig
+
+
+def output_figure(baseline_outputs: Mapping[str, Any], masked_outputs: Mapping[str, Any]) -> go.Figure | None:
+    """The right output chart for a run's outputs (``probs`` -> bars, ``top5`` -> next tokens), or None."""
+    if "probs" in baseline_outputs and "probs" in masked_outputs:
+        return sentiment_figure(baseline_outputs["probs"], masked_outputs["probs"])
+    if "top5" in baseline_outputs and "top5" in masked_outputs:
+        return next_token_figure(baseline_outputs["top5"], masked_outputs["top5"])
+    return None

@@ -1,0 +1,25 @@
+"""Shared fixtures of the app tests: offline Hub, the repo root as working directory, a loaded MiniLM."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _in_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AppTest resolves ``app.py`` and ``pages/`` from the working directory."""
+    monkeypatch.chdir(ROOT)
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The bundled MiniLM, loaded once for direct core runs."""
+    from dynmask_core import load
+
+    return load("minilm")

@@ -1,0 +1,104 @@
+"""The shareable state: lossless URL round trip, forgiving parsing, model checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from dynmask_app.state import MAX_URL_TEXT, AppState
+
+STATES = [
+    AppState(),
+    AppState.default("compare"),
+    AppState(strategy="topk", params={"k": 3}, op="and", strategy2="causal", layers=(3, 0, 1), heads=(2,),
+             mode="bias", beta=2.5, seed=7, model_causal=False, layer=2, head=5),
+    AppState(strategy="random_dynamic", params={"p": 0.123456789, "per_head": False}, op="or",
+             strategy2="prefix_lm", params2={"prefix": 3}, mode="gate", renormalize=False, seed=2**31 - 1),
+    AppState(page="compare", model="org/some-model", text="Ünïcödé & symbols ?=#% \n new line", strategy="lsh",
+             params={"buckets": 8}, strategy2="kmeans", params2={"clusters": 5}, seed=0, mode="naive_multiply"),
+    AppState(strategy="dynamic_weight", params={"apply": "threshold", "strength": 0.1, "keep": 0.3}),
+]
+
+
+@pytest.mark.parametrize("state", STATES, ids=range(len(STATES)))
+def test_round_trip_is_lossless(state: AppState) -> None:
+    qp = state.to_query_params()
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in qp.items())
+    back, warnings = AppState.from_query_params(qp)
+    assert warnings == []
+    assert back == state
+    assert back.to_query_params() == qp
+
+
+def test_params_are_completed_and_typed() -> None:
+    state = AppState(strategy="sliding_window", params={"radius": "3"})
+    assert dict(state.params) == {"radius": 3, "causal": False}
+    assert AppState().params == AppState(params={"radius": 2}).params
+
+
+def test_second_strategy_dropped_without_op() -> None:
+    state = AppState(op="none", strategy2="causal")
+    assert state.strategy2 == "none" and "s2" not in state.to_query_params()
+
+
+def test_long_text_is_left_out_of_the_url() -> None:
+    state = AppState(text="word " * 300)
+    assert len(state.text) > MAX_URL_TEXT and not state.text_in_url
+    assert "text" not in state.to_query_params()
+    back, warnings = AppState.from_query_params(state.to_query_params())
+    assert warnings == [] and back.text == AppState().text
+
+
+def test_empty_link_gives_page_defaults() -> None:
+    assert AppState.from_query_params({}) == (AppState(), [])
+    compare, warnings = AppState.from_query_params({}, page="compare")
+    assert (compare.strategy, compare.strategy2, warnings) == ("sliding_window", "random_dynamic", [])
+
+
+def test_bad_values_become_warnings_and_defaults() -> None:
+    qp = {"s": "bogus", "p.radius": "-5", "seed": "abc", "mode": "sideways", "beta": "nan", "layer": "-1",
+          "layers": "1,x", "renorm": "maybe", "op": "xor", "page": "nowhere", "v": "9", "zzz": "1"}
+    state, warnings = AppState.from_query_params(qp)
+    assert state == AppState()
+    text = " ".join(warnings)
+    for word in ("bogus", "seed", "sideways", "nan", "Layer", "Layers", "maybe", "xor", "nowhere", "v=", "zzz"):
+        assert word.lower() in text.lower(), word
+
+
+def test_out_of_range_param_keeps_the_strategy() -> None:
+    state, warnings = AppState.from_query_params({"s": "sliding_window", "p.radius": "-5", "p.causal": "true"})
+    assert dict(state.params) == {"radius": 2, "causal": True}
+    assert len(warnings) == 1 and "radius" in warnings[0] and "-5" in warnings[0]
+
+
+def test_unknown_param_name_is_named() -> None:
+    state, warnings = AppState.from_query_params({"s": "causal", "p.k": "3"})
+    assert state.strategy == "causal" and "'k'" in warnings[0]
+
+
+def test_list_values_take_the_last() -> None:
+    state, _ = AppState.from_query_params({"seed": ["1", "5"]})
+    assert state.seed == 5
+
+
+def test_check_model_drops_missing_indices() -> None:
+    state = AppState(layers=(1, 99), heads=(50,), layer=99, head=3, model_causal=False)
+    checked, warnings = state.check_model(6, 12, causal=False, model_name="minilm")
+    assert checked.layers == (1,) and checked.heads == () and checked.layer == 0 and checked.head == 3
+    assert checked.model_causal is True
+    assert any("99" in w for w in warnings) and any("50" in w for w in warnings)
+
+
+def test_invalid_construction_raises() -> None:
+    with pytest.raises(ValueError, match="radius"):
+        AppState(params={"radius": -1})
+    with pytest.raises(ValueError, match="unknown strategy"):
+        AppState(strategy="nope")
+    with pytest.raises(ValueError, match="seed"):
+        AppState(seed=-3)
+
+
+def test_plan_seed_only_where_it_matters() -> None:
+    assert AppState(seed=None).plan().seed == 0  # static: no randomness, one cache entry
+    assert AppState(strategy="random_dynamic", seed=11).plan().seed == 11
+    compare = AppState.default("compare")
+    assert compare.uses_seed() and not compare.uses_seed("a") and compare.uses_seed("b")

@@ -1,0 +1,115 @@
+"""Pure figure builders: trace types, shapes, unique labels, pooling, payload size."""
+
+from __future__ import annotations
+
+import json
+
+import altair as alt
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+
+from dynmask_core import viz
+
+TOKENS = ["[CLS]", "the", "film", "the", "end", "[SEP]"]
+
+
+def _attention(q: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).random((q, q)).astype(np.float32)
+    return x / x.sum(axis=1, keepdims=True)
+
+
+def test_token_axis_is_unique() -> None:
+    labels = viz.token_axis(TOKENS)
+    assert len(set(labels)) == len(labels) and labels[1] == "1:the" and labels[3] == "3:the"
+
+
+def test_mask_figure_two_colours() -> None:
+    mask = np.tril(np.ones((6, 6), dtype=bool))
+    fig = viz.mask_figure(mask, TOKENS)
+    (trace,) = fig.data
+    assert isinstance(trace, go.Heatmap)
+    assert np.asarray(trace.z).shape == (6, 6) and set(np.unique(trace.z)) == {0, 1}
+    assert list(trace.colorbar.ticktext) == ["blocked", "allowed"]
+    assert list(trace.x) == viz.token_axis(TOKENS) and fig.layout.yaxis.autorange == "reversed"
+
+
+def test_attention_and_diff_figures() -> None:
+    a, b = _attention(6, 0), _attention(6, 1)
+    fig = viz.attention_figure(a, TOKENS, zmax=0.9)
+    assert isinstance(fig.data[0], go.Heatmap) and fig.data[0].zmin == 0 and fig.data[0].zmax == 0.9
+    diff = viz.diff_figure(a - b, TOKENS)
+    trace = diff.data[0]
+    assert trace.zmid == 0 and trace.zmin == -trace.zmax
+    assert np.allclose(np.asarray(trace.z), np.round(a - b, 3), atol=1e-6)
+
+
+def test_big_matrices_are_pooled_with_a_note() -> None:
+    fig = viz.attention_figure(_attention(600), [f"t{i}" for i in range(600)], max_side=256)
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (200, 200) and fig.data[0].x[0] == "0-2"
+    assert "3x3" in viz.pooling_note(600, viz.pool_factor(600, 256))
+    assert viz.pooling_note(100, viz.pool_factor(100, 256)) == ""
+    pooled_mask = viz.mask_figure(np.ones((600, 600), bool), [str(i) for i in range(600)], max_side=256)
+    assert np.asarray(pooled_mask.data[0].z).max() == 1.0
+
+
+def test_pool2d_averages_blocks_and_edges() -> None:
+    m = np.arange(25, dtype=np.float32).reshape(5, 5)
+    pooled = viz.pool2d(m, 2)
+    assert pooled.shape == (3, 3)
+    assert pooled[0, 0] == pytest.approx((0 + 1 + 5 + 6) / 4) and pooled[2, 2] == 24
+
+
+def test_single_heatmap_at_512_tokens_is_under_5_mb() -> None:
+    tokens = [f"tok{i}" for i in range(512)]
+    fig = viz.attention_figure(_attention(512), tokens)
+    assert np.asarray(fig.data[0].z).shape == (512, 512)  # full resolution at 512
+    payload = pio.to_json(fig, validate=False)
+    assert len(payload) < 5_000_000
+    mask = pio.to_json(viz.mask_figure(np.random.default_rng(0).random((512, 512)) > 0.5, tokens), validate=False)
+    assert len(mask) < 1_000_000
+
+
+@pytest.mark.parametrize(("layers", "heads", "q"), [(6, 12, 14), (6, 12, 160), (30, 9, 512)])
+def test_model_view_is_one_small_heatmap(layers: int, heads: int, q: int) -> None:
+    rng = np.random.default_rng(0)
+    attention = rng.random((layers, heads, q, q), dtype=np.float32)
+    fig = viz.model_view_figure(attention, highlight=(1, 2))
+    (trace,) = fig.data
+    z = np.asarray(trace.z)
+    factor, side = viz.model_view_cell(q, layers, heads)
+    assert side <= viz.MODEL_VIEW_SIDE and z.shape == (layers * (side + 1) - 1, heads * (side + 1) - 1)
+    assert len(fig.layout.shapes) == 1
+    assert len(pio.to_json(fig, validate=False)) < 1_500_000
+    note = viz.model_view_note(q, layers, heads)
+    assert ("average-pooled" in note) == (factor > 1)
+
+
+def test_output_figures() -> None:
+    bars = viz.output_figure({"probs": {"neg": 0.2, "pos": 0.8}}, {"probs": {"neg": 0.6, "pos": 0.4}})
+    assert [type(t) for t in bars.data] == [go.Bar, go.Bar] and list(bars.data[1].y) == [0.6, 0.4]
+    top5 = [{"token": f" w{i}", "prob": 0.5 / (i + 1)} for i in range(5)]
+    nxt = viz.output_figure({"top5": top5}, {"top5": top5[::-1]})
+    assert len(nxt.data) == 2 and all(t.orientation == "h" for t in nxt.data) and len(nxt.data[0].y) == 5
+    assert viz.output_figure({"embedding_dim": 3}, {"embedding_dim": 3}) is None
+
+
+def test_layer_stats_and_chart() -> None:
+    uniform = np.full((2, 1, 4, 4), 0.25, dtype=np.float32)
+    one_hot = np.zeros((2, 1, 4, 4), dtype=np.float32)
+    one_hot[..., 0] = 1.0
+    assert np.allclose(viz.attention_entropy(uniform), np.log(4))
+    assert np.allclose(viz.attention_entropy(one_hot), 0.0)
+    masks = np.zeros((2, 1, 4, 4), dtype=bool)
+    masks[0] = True
+    assert list(viz.allowed_fraction(masks)) == [1.0, 0.0]
+    assert viz.mask_patterns(masks) == 2 and viz.mask_patterns(np.ones((3, 4, 5, 5), bool)) == 1
+    table = viz.layer_table({"A": (uniform, masks), "B": (one_hot, ~masks)})
+    assert set(table.columns) == {"run", "layer", "metric", "value"} and len(table) == 8
+    chart = viz.layer_chart(table, "entropy", colors={"A": "#111111", "B": "#222222"})
+    assert isinstance(chart, alt.Chart)
+    spec = chart.to_dict()
+    assert spec["mark"]["type"] == "line" and spec["encoding"]["x"]["field"] == "layer"
+    json.dumps(spec)
