@@ -13,21 +13,7 @@ import torch
 from dynmask_core.masks import MaskContext, draw, get_strategy
 
 
-def grid(*rows: str) -> torch.Tensor:
-    assert len({len(r) for r in rows}) == 1, "ragged literal"
-    return torch.tensor([[c == "■" for c in row] for row in rows], dtype=torch.bool)
-
-
-def assert_grid(actual: torch.Tensor, expected: torch.Tensor) -> None:
-    assert actual.dtype == torch.bool
-    assert torch.equal(actual, expected), f"\nexpected:\n{draw(expected)}\ngot:\n{draw(actual)}"
-
-
-def causal_allowed(q: int, k: int | None = None) -> torch.Tensor:
-    """(1, 1, Q, K) bool, bottom-right aligned like a model with a cache."""
-    k = q if k is None else k
-    i = torch.arange(q).view(-1, 1) + (k - q)
-    return (torch.arange(k).view(1, -1) <= i).view(1, 1, q, k)
+from tests.core.grids import assert_grid, causal_allowed, grid  # noqa: E402,F401
 
 
 def rand_ctx(length: int = 8, heads: int = 2, dim: int = 8, seed: int = 0, allowed=None, gen_seed: int = 1234,

@@ -30,13 +30,9 @@ from dynmask_core.masks import (
     strided,
 )
 
+from tests.core.grids import assert_grid, grid  # noqa: E402
+
 LENGTHS = (1, 7, 129)
-
-
-def grid(*rows: str) -> torch.Tensor:
-    """``("■□", "■■")`` -> (Q, K) bool."""
-    assert len({len(r) for r in rows}) == 1, "ragged literal"
-    return torch.tensor([[c == "■" for c in row] for row in rows], dtype=torch.bool)
 
 
 def matrix(fn, q: int, k: int | None = None) -> torch.Tensor:
@@ -44,11 +40,6 @@ def matrix(fn, q: int, k: int | None = None) -> torch.Tensor:
     out = dense(fn, q, q if k is None else k)
     assert out.shape[0] == 1
     return out[0]
-
-
-def assert_grid(actual: torch.Tensor, expected: torch.Tensor) -> None:
-    assert actual.dtype == torch.bool
-    assert torch.equal(actual, expected), f"\nexpected:\n{draw(expected)}\ngot:\n{draw(actual)}"
 
 
 def flex(fn, q: int, k: int, heads: int = 1) -> torch.Tensor:
