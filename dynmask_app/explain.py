@@ -59,17 +59,17 @@ def output_metrics(result: Any) -> None:
     cols = st.columns([3, 3, 2, 2])
     if "probs" in out:
         top = out["top1"]
-        cols[0].metric("Prediction with the mask", f"{top} ({_pct(out['probs'][top])})",
+        cols[0].metric(f"With the mask: {top}", _pct(out["probs"][top]),
                        delta=f"{m['prob_delta'][top]:+.1%} vs baseline", delta_color="off", delta_arrow="off")
-        cols[1].metric("Baseline prediction", f"{base['top1']} ({_pct(base['probs'][base['top1']])})")
+        cols[1].metric(f"Baseline: {base['top1']}", _pct(base["probs"][base["top1"]]))
         cols[2].metric("KL(baseline ‖ masked)", f"{m['kl']:.4f}")
         if "cosine" in m:
             cols[3].metric("Embedding cosine", f"{m['cosine']:.4f}")
     elif "top5" in out:
-        cols[0].metric("Next token with the mask", f"{out['top1']!r} ({_pct(out['top5'][0]['prob'])})",
+        cols[0].metric(f"Next token with the mask: {out['top1']!r}", _pct(out["top5"][0]["prob"]),
                        delta="changed" if m.get("top1_changed") else "same as baseline", delta_color="off",
                        delta_arrow="off")
-        cols[1].metric("Baseline next token", f"{base['top1']!r} ({_pct(base['top5'][0]['prob'])})")
+        cols[1].metric(f"Baseline next token: {base['top1']!r}", _pct(base["top5"][0]["prob"]))
         cols[2].metric("KL(baseline ‖ masked)", f"{m['next_token_kl']:.4f}")
         cols[3].metric("Top-5 tokens in common", f"{m['top5_overlap']} of 5")
     elif "cosine" in m:  # a plain encoder: only the pooled embedding to compare

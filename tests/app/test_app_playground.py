@@ -50,7 +50,9 @@ def test_run_default_model_shows_views_and_metrics() -> None:
     assert not at.error
     labels = {m.label: m.value for m in at.metric}
     assert "KL(baseline ‖ masked)" in labels and float(labels["KL(baseline ‖ masked)"]) >= 0
-    assert labels["Baseline prediction"].split()[0] in {"positive", "negative"}
+    baseline = [label for label in labels if label.startswith("Baseline: ")]
+    assert len(baseline) == 1 and baseline[0].split(": ")[1] in {"positive", "negative"}
+    assert labels[baseline[0]].endswith("%")
     assert len(charts(at)) >= 5  # output, mask, attention, difference, model view
     assert at.query_params["s"] == ["sliding_window"] or at.query_params["s"] == "sliding_window"
     assert any("Seed used" in c.value for c in at.caption)
@@ -198,7 +200,7 @@ def test_causal_lm_can_see_the_future_when_asked() -> None:
     result = result_of(at)
     assert bool(result.masks[:, :, 0, -1].all())  # the first token sees the last one: no causal mask
     assert not bool(result.baseline_masks[:, :, 0, -1].any())  # the baseline keeps the model's causal mask
-    assert "Next token with the mask" in {m.label for m in at.metric}
+    assert any(m.label.startswith("Next token with the mask: ") for m in at.metric)
     at.selectbox(key="pg.model").set_value("minilm").run()
     ok(at)
     assert "pg.see_future" not in [t.key for t in at.toggle]  # an encoder has no causal mask to remove
