@@ -21,25 +21,25 @@ from dynmask_app.widgets import (
 )
 
 
-def _model_facts(ns: str, model_id: str) -> dict[str, Any] | None:
-    """Loads the picked model (cached) to learn its layers/heads/task; shows the error and returns the last good
-    facts when it fails. A failing id is not retried until Run."""
+def _model_facts(ns: str, model_id: str, box: Any) -> dict[str, Any] | None:
+    """Loads the picked model (cached) to learn its layers/heads/task; shows the error in ``box`` (one place, so a
+    retry replaces it) and returns the last good facts when it fails. A failing id is not retried until Run."""
     failed = st.session_state.setdefault(f"{ns}.failed", {})
     if model_id in failed:
-        st.error(failed[model_id])
+        box.error(failed[model_id])
         return st.session_state.get(f"{ns}.facts")
     try:
-        facts = runner.model_facts(runner.get_model(model_id, where=st))
+        facts = runner.model_facts(runner.get_model(model_id, where=box))
     except ValueError as err:
         failed[model_id] = str(err)
-        st.error(str(err))
+        box.error(str(err))
         return st.session_state.get(f"{ns}.facts")
     except Exception as err:  # noqa: BLE001 - never show a traceback
         failed[model_id] = f"Could not load {model_id!r}: {type(err).__name__}: {err}"
-        st.error(failed[model_id])
+        box.error(failed[model_id])
         return st.session_state.get(f"{ns}.facts")
     st.session_state[f"{ns}.facts"] = {**facts, "model": model_id}
-    st.caption(f"{model_id}: {facts['n_layers']} layers x {facts['n_heads']} heads, task: {facts['task']}")
+    box.caption(f"{model_id}: {facts['n_layers']} layers x {facts['n_heads']} heads, task: {facts['task']}")
     return st.session_state[f"{ns}.facts"]
 
 
@@ -66,7 +66,8 @@ def _editor(page: str, ns: str) -> None:
     st.subheader("Recipe")
     text = text_controls(ns)
     model_id = model_controls(ns)
-    facts = _model_facts(ns, model_id)
+    model_box = st.empty()
+    facts = _model_facts(ns, model_id, model_box)
     if page == "compare":
         s1, p1 = strategy_controls(ns, "p1", f"{ns}.s1", "Strategy A (left)")
         s2, p2 = strategy_controls(ns, "p2", f"{ns}.s2", "Strategy B (right)")
@@ -84,7 +85,7 @@ def _editor(page: str, ns: str) -> None:
     if not clicked:
         return
     if st.session_state.get(f"{ns}.failed", {}).pop(model_id, None) is not None:
-        facts = _model_facts(ns, model_id)  # try once more; on failure the error shows and nothing changes
+        facts = _model_facts(ns, model_id, model_box)  # try once more; on failure the error shows and nothing changes
         if facts is None or facts.get("model") != model_id:
             return
     current = session.active(page)

@@ -1,0 +1,166 @@
+"""The app in a real browser (headless Debian chromium via Playwright): Run shows heatmaps, a link reproduces
+a run (dynamic strategy included, on a fresh server), bad links warn, Compare renders, a bad model id is an error
+message and not a crash. Each test opens its own browser context."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.e2e.harness import (
+    EXCEPTION,
+    app_server,
+    click_run,
+    open_app,
+    pick,
+    runs_started,
+    set_text,
+    wait_charts,
+    wait_idle,
+)
+
+SENTENCE = "The weather today is cold, but the coffee is warm and wonderful."
+CUSTOM_MODEL = "...or any Hugging Face id / local folder"
+
+
+def no_exception(page) -> None:
+    errors = page.locator(EXCEPTION)
+    assert errors.count() == 0, f"the app shows an exception: {errors.first.inner_text()[:500]}"
+
+
+def widget_label(page, text: str):
+    """The sidebar widget labelled exactly ``text``."""
+    return page.get_by_test_id("stSidebar").get_by_test_id("stWidgetLabel").filter(
+        has_text=re.compile(rf"^{re.escape(text)}$"))
+
+
+def output_numbers(page) -> dict[str, str]:
+    """The output section's metrics (label -> shown value) and the seed caption's number."""
+    out = {}
+    for metric in page.get_by_test_id("stMetric").all():
+        label = metric.get_by_test_id("stMetricLabel").inner_text().strip()
+        out[label] = metric.get_by_test_id("stMetricValue").inner_text().strip()
+    seed = page.get_by_text(re.compile(r"^Seed used: \d+")).first.inner_text()
+    out["seed"] = re.match(r"Seed used: (\d+)", seed).group(1)
+    return out
+
+
+def mask_data(page) -> str:
+    """The drawn mask heatmap's cells (layer/head shown), as the browser's plotly holds them."""
+    return page.evaluate("""() => { const g = document.querySelector('.st-key-mask_fig .js-plotly-plot');
+        return JSON.stringify(g.data[0].z); }""")
+
+
+def query(page) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(urlsplit(page.url).query, keep_blank_values=True).items()}
+
+
+def test_run_shows_heatmaps(app_url, page, screenshot):
+    open_app(page, app_url)
+    no_exception(page)
+    set_text(page, SENTENCE)
+    pick(page, "Mask strategy", "Dilated window · static")  # the parameter widgets follow the strategy
+    assert widget_label(page, "dilation").is_visible()
+    pick(page, "Mask strategy", "Sliding window · static")
+    assert widget_label(page, "dilation").count() == 0
+    assert widget_label(page, "radius").is_visible()
+    click_run(page)
+    assert wait_charts(page, 2) >= 2  # output bars + the mask heatmap (first tab) at least
+    no_exception(page)
+    numbers = output_numbers(page)
+    assert "KL(baseline ‖ masked)" in numbers
+    qp = query(page)
+    assert qp["text"] == SENTENCE and qp["s"] == "sliding_window" and qp["model"] == "minilm"
+    # The other heatmap tabs: each draws its chart once shown (output + mask + attention + diff + model view).
+    for tab in ("Attention weights", "Masked − baseline", "Model view (all layers x heads)"):
+        page.get_by_role("tab", name=tab, exact=True).click()
+    assert wait_charts(page, 5) == 5
+    page.get_by_role("tab", name="Mask applied", exact=True).click()
+    shot = screenshot(page, "playground-sliding-window")
+    assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("strategy", ["Random (dynamic) · dynamic"], ids=["random_dynamic"])
+def test_link_reproduces_the_run_on_a_fresh_server(app_url, new_page, strategy):
+    first = new_page()
+    open_app(first, app_url)
+    set_text(first, SENTENCE)
+    pick(first, "Mask strategy", strategy)
+    click_run(first)
+    wait_charts(first, 2)
+    no_exception(first)
+    numbers = output_numbers(first)
+    mask = mask_data(first)
+    link = first.url
+    qp = query(first)
+    assert qp["s"] == "random_dynamic" and qp.get("seed") == numbers["seed"], (qp, numbers)
+
+    # A fresh server process: nothing cached, so the numbers are recomputed from the link alone.
+    with app_server(timeout=90) as other_url:
+        second = new_page()
+        open_app(second, other_url + link[len(app_url):])
+        wait_charts(second, 2)
+        no_exception(second)
+        assert output_numbers(second) == numbers
+        assert mask_data(second) == mask  # the same random pattern, drawn again from the seed
+        assert query(second)["seed"] == numbers["seed"]
+
+
+def test_bad_link_parameter_warns(app_url, page, screenshot):
+    open_app(page, app_url + "/?v=1&s=sliding_window&p.radius=-5")
+    wait_charts(page, 2)
+    no_exception(page)
+    alert = page.get_by_test_id("stAlert").filter(has_text="radius")
+    assert alert.count() >= 1
+    text = alert.first.inner_text()
+    assert "-5" in text and "default" in text, text
+    assert page.get_by_role("spinbutton", name="radius").input_value() == "2"
+    screenshot(page, "bad-link-warning")
+
+
+def test_compare_page_renders(app_url, page, screenshot):
+    open_app(page, app_url + "/Compare")
+    no_exception(page)
+    assert page.get_by_role("heading", name="Compare two strategies").count() == 1
+    set_text(page, SENTENCE)
+    click_run(page)
+    assert wait_charts(page, 5) >= 5  # mask + attention for A and B, and B minus A
+    page.wait_for_selector('[data-testid="stVegaLiteChart"]')
+    assert page.get_by_test_id("stVegaLiteChart").count() >= 2  # per-layer entropy / allowed
+    no_exception(page)
+    assert query(page)["page"] == "compare"
+    seed = query(page)["seed"]
+    since = runs_started(page)
+    page.get_by_role("button", name="Re-draw (new seed)").click()
+    wait_idle(page, since=since)
+    wait_charts(page, 5)
+    no_exception(page)
+    assert query(page)["seed"] != seed
+    screenshot(page, "compare")
+
+
+def test_unknown_model_is_an_error_not_a_crash(app_url, page, screenshot):
+    open_app(page, app_url)
+    field = page.get_by_role("textbox", name=CUSTOM_MODEL, exact=True)
+    field.fill("no-such-org/no-such-model")
+    since = runs_started(page)
+    field.press("Enter")
+    wait_idle(page, since=since)
+    error = page.get_by_test_id("stAlert").filter(has_text="no-such-org/no-such-model")
+    error.first.wait_for()
+    no_exception(page)
+    click_run(page)
+    assert error.count() == 1  # one message, in one place (not repeated under the Run button)
+    no_exception(page)
+    screenshot(page, "unknown-model")
+    # The app keeps working: back to the bundled model, Run, results.
+    field.fill("")
+    since = runs_started(page)
+    field.press("Enter")
+    wait_idle(page, since=since)
+    click_run(page)
+    assert wait_charts(page, 2) >= 2
+    no_exception(page)
+    assert query(page)["model"] == "minilm"
