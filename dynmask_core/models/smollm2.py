@@ -274,11 +274,9 @@ def _cleanup_stale_siblings(target: Path) -> None:
     for entry in entries:
         if not entry.name.startswith((prefix_tmp, prefix_old)):
             continue
-        try:
+        with contextlib.suppress(OSError):  # best effort: a leftover we can't stat or remove is harmless
             if now - entry.stat().st_mtime > _STALE_TMP_AGE_S:
                 shutil.rmtree(entry, ignore_errors=True)
-        except OSError:
-            pass
 
 
 def _install(tmp_dir: Path, target: Path, source: Path) -> None:
