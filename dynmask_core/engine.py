@@ -35,7 +35,8 @@ class MaskPlan:
         layers: Attention layers (call order, 0-based) the mask applies to; None = all.
         heads: Query heads the mask applies to; None = all.
         apply: How the mask meets the scores (hard, bias, gate, naive_multiply).
-        seed: Seed for dynamic strategies; None = draw a fresh one per run (it is recorded in the result).
+        seed: Seed for dynamic strategies; None = draw a fresh one per run when a strategy uses it (recorded in the
+            result), else 0.
         model_causal: Keep a causal model's own causal mask. False lets a causal LM see the future (padding stays).
     """
 
@@ -69,8 +70,12 @@ class MaskPlan:
         for name, values in (("layers", self.layers), ("heads", self.heads)):
             if values is not None and any(int(v) < 0 for v in values):
                 raise ValueError(f"{name} must be non-negative indices, got {list(values)}")
-        seed = secrets.randbelow(MAX_SEED) if self.seed is None else int(self.seed)
-        return replace(self, terms=tuple(t.resolved() for t in self.terms), seed=seed)
+        terms = tuple(t.resolved() for t in self.terms)
+        if self.seed is not None:
+            seed = int(self.seed)
+        else:  # only a strategy that uses the seed gets a fresh one; the others record 0
+            seed = secrets.randbelow(MAX_SEED) if ComposedMask(terms).uses_seed else 0
+        return replace(self, terms=terms, seed=seed)
 
     def mask(self) -> ComposedMask:
         """The composed mask of this plan."""

@@ -292,3 +292,13 @@ def test_bad_plans_say_what_is_allowed(minilm, plan, message):
 def test_bad_apply_mode_is_rejected():
     with pytest.raises(ValueError, match="mode must be one of hard, bias, gate, naive_multiply"):
         MaskPlan.of("causal", mode="multiply")
+
+
+def test_a_seed_is_drawn_only_when_a_strategy_uses_it():
+    assert MaskPlan.of("sliding_window").resolved().seed == 0
+    assert MaskPlan.of("topk").resolved().seed == 0  # dynamic, but depends on the scores, not on a seed
+    seeds = {MaskPlan.of("random_dynamic").resolved().seed for _ in range(5)}
+    assert len(seeds) > 1
+    composed = {MaskPlan.of("causal", compose=[("and", "lsh", None)]).resolved().seed for _ in range(5)}
+    assert len(composed) > 1  # a composition with a seeded strategy gets fresh seeds too
+    assert MaskPlan.of("random_dynamic", seed=42).resolved().seed == 42
