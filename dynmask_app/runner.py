@@ -74,7 +74,9 @@ def recipe_key(state: AppState, side: str = "main") -> str:
                       sort_keys=True, default=str)
 
 
-@st.cache_data(max_entries=6, show_spinner=False)
+# cache_resource, not cache_data: one shared, read-only RunResult per recipe instead of a pickled copy per hit
+# (a 512-token SmolLM2 result is ~0.7 GB); results are never mutated after run().
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _cached_run(key: str, _state: AppState, side: str) -> RunResult:
     loaded = _load_model(_state.model)
     prepared = encode_text(loaded, _state.text)

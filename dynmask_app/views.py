@@ -43,8 +43,13 @@ def _mask_caption(result: Any, layer: int, head: int, n_patterns: int) -> str:
     same = ("The mask is the same in every layer and head." if n_patterns == 1 else
             f"The mask differs across layers/heads ({n_patterns} distinct patterns among {layers * heads}); "
             f"this is layer {layer}, head {head}.")
+    mode = result.plan.apply.mode
+    caveat = {"bias": " In bias mode the strategy's blocked keys are only pushed down by beta: they keep a little "
+                      "weight (see the attention tab).",
+              "naive_multiply": " In naive-multiply mode the strategy's blocked keys are NOT blocked: that is the "
+                                "pitfall this mode shows (see the attention tab)."}.get(mode, "")
     return (f"Dark blue = allowed, grey = blocked (the model's own causal/padding mask included). "
-            f"{int(m.sum())} of {m.size} entries allowed ({m.mean():.0%}). {same}")
+            f"{int(m.sum())} of {m.size} entries allowed ({m.mean():.0%}). {same}{caveat}")
 
 
 def result_views(state: AppState, result: Any) -> None:

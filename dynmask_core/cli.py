@@ -17,6 +17,9 @@ from typing import Any
 import numpy as np
 
 
+MAX_INDEX = 4095  # no model here has more layers or heads
+
+
 class CliError(Exception):
     """A user error: printed as one line, exit status 2."""
 
@@ -31,15 +34,15 @@ def parse_indices(text: str | None, what: str) -> tuple[int, ...] | None:
             part = part.strip()
             if "-" in part:
                 lo, hi = (int(x) for x in part.split("-", 1))
-                if hi < lo:
-                    raise ValueError
+                if hi < lo or hi > MAX_INDEX:
+                    raise CliError(f"--{what} ranges go from low to high, at most {MAX_INDEX}, got {part!r}")
                 out.extend(range(lo, hi + 1))
             else:
                 out.append(int(part))
     except ValueError:
         raise CliError(f"--{what} takes indices like 0,2 or 0-3 (or 'all'), got {text!r}") from None
-    if any(i < 0 for i in out):
-        raise CliError(f"--{what} indices must be >= 0, got {text!r}")
+    if any(i < 0 or i > MAX_INDEX for i in out):
+        raise CliError(f"--{what} indices must be between 0 and {MAX_INDEX}, got {text!r}")
     return tuple(sorted(set(out)))
 
 
@@ -110,6 +113,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CliError(f"--out must be a folder, but {out} is a file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CliError(f"cannot create --out folder {out}: {err.strerror or err}") from None
+    if args.max_tokens is not None and args.max_tokens < 1:
+        raise CliError(f"--max-tokens must be at least 1, got {args.max_tokens}")
 
     def progress(stage: str, fraction: float) -> None:
         print(f"[{fraction:4.0%}] {stage}", file=sys.stderr)
@@ -120,7 +129,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run(loaded, text_input, plan)
     except ValueError as err:
         raise CliError(str(err)) from None
-    out.mkdir(parents=True, exist_ok=True)
     np.save(out / "masks.npy", result.masks.numpy().astype(bool))
     np.save(out / "attention.npy", result.attention.numpy().astype(np.float32))
     np.save(out / "baseline_attention.npy", result.baseline_attention.numpy().astype(np.float32))
@@ -146,7 +154,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     for model_id in args.models or list(PRESETS):
         if model_id not in PRESETS:
             raise CliError(f"prepare takes bundled ids ({', '.join(PRESETS)}), got {model_id!r}")
-        load(model_id, progress=lambda s, f: print(f"{model_id}: [{f:4.0%}] {s}", file=sys.stderr))
+        try:
+            load(model_id, progress=lambda s, f: print(f"{model_id}: [{f:4.0%}] {s}", file=sys.stderr))
+        except ValueError as err:
+            raise CliError(str(err)) from None
         print(f"{model_id}: ready")
     return 0
 

@@ -109,7 +109,7 @@ class Capture:
         masks: ``(L, H, Q, K)`` bool, the mask each layer applied (model mask AND the strategy), batch item 0.
         attention: ``(L, H, Q, K)`` float32, the attention weights each layer used, batch item 0.
         layer_names: Module names of the attention layers, in call order.
-        empty_rows: Number of (layer, head, query) rows in which no key was allowed (their weights are all 0).
+        empty_rows: Number of (layer, head, query) rows whose weights are all 0 (nothing was allowed).
         seconds: Wall time of the forward pass.
     """
 
@@ -296,7 +296,7 @@ def forward(model: torch.nn.Module, inputs: Mapping[str, Tensor], plan: MaskPlan
     if capture and _same_shapes(state.attention):
         attention = torch.stack(state.attention).float().cpu()  # (L, H, Q, K)
         masks = torch.stack([_effective(*parts) for parts in state.masks]).cpu()  # (L, H, Q, K)
-        empty_rows = int((~masks.any(dim=-1)).sum())
+        empty_rows = int((attention.sum(dim=-1) == 0).sum())  # rows that really got no weight, in any mode
     return Capture(outputs, masks, attention, state.layer_names, empty_rows, seconds)
 
 

@@ -83,7 +83,7 @@ class Param:
             number = float(value)
         except (TypeError, ValueError):
             number = math.nan
-        if self.type == "int" and not math.isnan(number) and number != int(number):
+        if not math.isfinite(number) or (self.type == "int" and number != int(number)):
             number = math.nan
         if math.isnan(number) or not (self.min <= number <= self.max):
             kind = "an integer" if self.type == "int" else "a number"

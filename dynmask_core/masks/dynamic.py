@@ -146,7 +146,7 @@ def _top_keys(weights: Tensor, keep: float, alive: Tensor | None = None) -> Tens
     if alive is None:
         alive = torch.ones_like(weights, dtype=torch.bool)
     n_keep = torch.ceil(keep * alive.sum(dim=-1, keepdim=True).double() - 1e-9).long().clamp(min=1)
-    order = weights.masked_fill(~alive, float("-inf")).argsort(dim=-1, descending=True)
+    order = weights.masked_fill(~alive, float("-inf")).argsort(dim=-1, descending=True, stable=True)  # ties: first
     positions = torch.arange(weights.shape[-1], device=weights.device).expand_as(order)
     rank = torch.empty_like(order).scatter_(-1, order, positions)
     return (rank < n_keep) & alive

@@ -42,9 +42,9 @@ def encode_text(loaded: Any, text: str, max_tokens: int | None = None) -> TextIn
     text = (text or "").strip()
     if not text:
         raise ValueError("The text is empty: type a sentence (or pick an example).")
-    limit = int(max_tokens or loaded.max_tokens)
-    if limit < 1:
-        raise ValueError(f"max_tokens must be at least 1, got {limit}")
+    if max_tokens is not None and int(max_tokens) < 1:
+        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
+    limit = loaded.max_tokens if max_tokens is None else min(int(max_tokens), int(loaded.max_tokens))
     tok = loaded.tokenizer
     full = tok(text[:MAX_CHARS], return_tensors="pt", truncation=False)
     n_before = int(full["input_ids"].shape[1])
@@ -54,7 +54,8 @@ def encode_text(loaded: Any, text: str, max_tokens: int | None = None) -> TextIn
         raise ValueError("The text produced no tokens: type some words.")
     labels = token_labels(tok, ids)
     inputs = {k: v.to(loaded.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-    return TextInput(inputs, labels, sentence_segments(labels), n_before > limit or len(text) > MAX_CHARS, n_before)
+    truncated = len(ids) < n_before or len(text) > MAX_CHARS
+    return TextInput(inputs, labels, sentence_segments(labels), truncated, n_before)
 
 
 def token_labels(tokenizer: Any, ids: list[int]) -> list[str]:

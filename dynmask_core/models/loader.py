@@ -113,6 +113,25 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``cpu``/``cuda``/``cuda:N`` (default :func:`default_device`).
+
+    Raises:
+        ValueError: an unknown device, or ``cuda`` on a machine without a GPU.
+    """
+    if device is None:
+        return default_device()
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be cpu or cuda (e.g. cuda:0), got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda was asked for, but this machine has no GPU: use cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be cpu or cuda (e.g. cuda:0), got {device!r}")
+    return dev
+
+
 def load(model_id: str, device: str | torch.device | None = None, progress: ProgressFn | None = None) -> LoadedModel:
     """Loads a bundled id (``minilm``, ``smollm2``), a Hugging Face id, or a local folder.
 
@@ -125,13 +144,16 @@ def load(model_id: str, device: str | torch.device | None = None, progress: Prog
         ValueError: a message that says what to do (unknown id, unsupported family, no network...).
     """
     model_id = (model_id or "").strip()
-    dev = torch.device(device) if device is not None else default_device()
+    dev = resolve_device(device)
     if model_id == "minilm":
         loaded = _load_minilm(dev)
     elif model_id == "smollm2":
         from dynmask_core.models.smollm2 import ensure_smollm2
 
-        folder = ensure_smollm2(progress=progress)
+        try:
+            folder = ensure_smollm2(progress=progress)
+        except FileNotFoundError as err:
+            raise ValueError(str(err)) from err
         loaded = _load_auto(str(folder), dev, display_id="smollm2")
     else:
         loaded = _load_auto(model_id, dev, display_id=model_id)
@@ -175,7 +197,10 @@ def _load_auto(model_id: str, device: torch.device, display_id: str) -> LoadedMo
 
     if not model_id:
         raise ValueError("Give a model: a bundled id (minilm, smollm2), a Hugging Face id like 'org/name', or a folder.")
-    is_folder = Path(model_id).expanduser().is_dir()
+    try:
+        is_folder = Path(model_id).expanduser().is_dir()
+    except (OSError, RuntimeError):  # a name too long for a path, "~nouser/...": not a folder
+        is_folder = False
     if not is_folder and not _HUB_ID.match(model_id):
         raise ValueError(
             f"{model_id!r} is neither a bundled model ({', '.join(PRESETS)}), a Hugging Face id like 'org/name', "

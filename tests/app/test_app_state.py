@@ -102,3 +102,12 @@ def test_plan_seed_only_where_it_matters() -> None:
     assert AppState(strategy="random_dynamic", seed=11).plan().seed == 11
     compare = AppState.default("compare")
     assert compare.uses_seed() and not compare.uses_seed("a") and compare.uses_seed("b")
+
+
+def test_non_finite_numbers_in_a_link_are_warnings_not_crashes() -> None:
+    from dynmask_app.state import AppState
+
+    for value in ("inf", "-inf", "1e400", "nan", "9" * 400):
+        state, warnings = AppState.from_query_params({"s": "sliding_window", "p.radius": value})
+        assert len(warnings) == 1 and "radius" in warnings[0], value
+        assert dict(state.params)["radius"] == 2

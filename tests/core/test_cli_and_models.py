@@ -134,3 +134,25 @@ def test_smollm2_bundled_causal_lm_with_gqa(smollm2):
     future = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
     assert not r.masks[..., future].any() and torch.all(r.attention[..., future] == 0)
     assert len(r.outputs["top5"]) == 5 and r.metrics["next_token_kl"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--strategy", "sliding_window", "--param", "radius=inf"], "radius must be an integer between 0 and 512"),
+    (["--strategy", "topk", "--param", "k=1e400"], "k must be an integer between 1 and 4096"),
+    (["--device", "foo"], "device must be cpu or cuda"),
+    (["--layers", "0-30000000"], "--layers ranges go from low to high, at most 4095"),
+    (["--max-tokens", "0"], "--max-tokens must be at least 1"),
+    (["--model", "a" * 300], "is neither a bundled model"),
+    (["--model", "~nosuchuser/x"], "is neither a bundled model"),
+])
+def test_cli_odd_arguments_get_one_line_not_a_traceback(tmp_path, args, message):
+    out = _cli("run", "--text", "hello world", "--out", str(tmp_path / "o"), *args)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert message in out.stderr
+
+
+def test_max_tokens_is_capped_at_the_model_limit(minilm):
+    x = encode_text(minilm, "word " * 700, max_tokens=2000)
+    assert len(x.tokens) == 512 and x.truncated
+    short = encode_text(minilm, "hi there.", max_tokens=1)  # cannot go below the special tokens
+    assert short.truncated == (len(short.tokens) < short.n_tokens_before)
