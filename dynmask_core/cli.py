@@ -155,7 +155,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         if model_id not in PRESETS:
             raise CliError(f"prepare takes bundled ids ({', '.join(PRESETS)}), got {model_id!r}")
         try:
-            load(model_id, progress=lambda s, f: print(f"{model_id}: [{f:4.0%}] {s}", file=sys.stderr))
+            load(model_id, progress=lambda s, f, name=model_id: print(f"{name}: [{f:4.0%}] {s}", file=sys.stderr))
         except ValueError as err:
             raise CliError(str(err)) from None
         print(f"{model_id}: ready")

@@ -158,7 +158,7 @@ def _model_allowed(module: torch.nn.Module, attention_mask: Tensor | None, q_len
     return None
 
 
-def _strategy_mask(state: _RunState, module: torch.nn.Module, layer: int, scores: Tensor, query: Tensor,
+def _strategy_mask(state: _RunState, layer: int, scores: Tensor, query: Tensor,
                    key: Tensor, model_allowed: Tensor | None) -> MaskOut | None:
     """The strategy's mask for this layer (heads outside the plan left free), or None when it adds nothing."""
     plan = state.plan
@@ -223,7 +223,7 @@ def dynmask_attention(module: torch.nn.Module, query: Tensor, key: Tensor, value
     layer = 0
     if state is not None:
         layer = state.layer_of.setdefault(id(module), len(state.layer_of))
-        strategy = _strategy_mask(state, module, layer, scores, query, key, allowed)
+        strategy = _strategy_mask(state, layer, scores, query, key, allowed)
 
     if strategy is None and allowed is None:
         probs = torch.softmax(scores_in, dim=-1, dtype=torch.float32)

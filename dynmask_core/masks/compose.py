@@ -76,7 +76,7 @@ class ComposedMask:
             order.sort(key=lambda i: self._entries[i].uses_scores)
         allowed: Tensor | None = None
         bias: Tensor | None = None
-        for n, i in enumerate(order):
+        for i in order:
             term, entry = self.terms[i], self._entries[i]
             narrowed = ctx if allowed is None or term.op == "or" else ctx.with_allowed(ctx.model_allowed() & allowed)
             out = entry.materialize(term.params, narrowed)

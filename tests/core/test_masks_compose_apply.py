@@ -17,7 +17,6 @@ from dynmask_core.masks import (
     Param,
     compose,
     dense,
-    draw,
     get_strategy,
     masked_softmax,
     strategies,

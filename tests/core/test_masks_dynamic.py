@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from dynmask_core.masks import MaskContext, draw, get_strategy
+from dynmask_core.masks import MaskContext, get_strategy
 
 
 from tests.core.grids import assert_grid, causal_allowed, grid  # noqa: E402,F401

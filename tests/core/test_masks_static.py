@@ -20,7 +20,6 @@ from dynmask_core.masks import (
     dense,
     dilated,
     document,
-    draw,
     full,
     get_strategy,
     prefix_lm,
