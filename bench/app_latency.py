@@ -201,7 +201,7 @@ def main() -> None:
         """encode_text + run of every text with the app's plan (the server sits idle meanwhile)."""
         times = []
         for text, _ in texts:
-            plan = AppState(text=text).plan()
+            plan = AppState(input_ref=text).plan()
             t0 = time.perf_counter()
             run(loaded, encode_text(loaded, text), plan)
             times.append(time.perf_counter() - t0)

@@ -6,11 +6,12 @@ from typing import Any
 
 import streamlit as st
 
-from dynmask_app import runner, session
+from dynmask_app import messages, session
 from dynmask_app.explain import strategy_card
 from dynmask_app.state import AppState
 from dynmask_app.views import show_figure
 from dynmask_core import viz
+from dynmask_core.analysis import layer_table
 
 #: Four heatmaps share the page: above 256 tokens each is pooled so the page stays under ~5 MB.
 COMPARE_MAX_SIDE = 256
@@ -35,19 +36,10 @@ def redraw_button(state: AppState) -> None:
 
 
 def _redraw() -> None:
-    """Button callback (runs before the page): new seed in the recipe, the URL and a filled-in seed field."""
-    seed = runner.draw_seed()
-    session.replace_active("compare", seed=seed)
-    if st.session_state.get("cmp.seed") is not None:
-        st.session_state["cmp.seed"] = seed
-
-
-def _summary(result: Any) -> str:
-    out, m = result.outputs, result.metrics
-    kl = m.get("kl", m.get("next_token_kl", 0.0))
-    if "probs" in out:
-        return f"prediction **{out['top1']}** ({out['probs'][out['top1']]:.1%}), KL from baseline **{kl:.4f}**"
-    return f"next token **{out.get('top1')!r}**, KL from baseline **{kl:.4f}**"
+    """Button callback (runs before the page): the recipe's seed is cleared, so the run draws a new one (and puts
+    it in the URL); a seed typed in the sidebar is cleared too, so the next Run does not bring the old one back."""
+    session.replace_active("compare", seed=None)
+    st.session_state["cmp.seed"] = None
 
 
 def compare_views(state: AppState, a: Any, b: Any) -> None:
@@ -58,16 +50,12 @@ def compare_views(state: AppState, a: Any, b: Any) -> None:
     for col, side, result in ((c1, "a", a), (c2, "b", b)):
         with col:
             st.markdown(f"#### {label[side]}")
-            st.markdown(_summary(result))
+            st.markdown(messages.plain(result.output.line(result.metrics)))
             strategy_card(state, side)
-    base_out = a.baseline_outputs
-    if "probs" in base_out:
-        st.caption(f"Baseline (no extra mask): {base_out['top1']} ({base_out['probs'][base_out['top1']]:.1%}).")
-    elif "top1" in base_out:
-        st.caption(f"Baseline (no extra mask): next token {base_out['top1']!r}.")
+    st.caption(messages.plain(f"Baseline (no extra mask): {a.baseline_output.headline()}."))
     side_by_side(state, a, b)
     st.subheader("Per layer")
-    table = viz.layer_table({"baseline": (a.baseline_attention, a.baseline_masks), "A": (a.attention, a.masks),
+    table = layer_table({"baseline": (a.baseline_attention, a.baseline_masks), "A": (a.attention, a.masks),
                              "B": (b.attention, b.masks)})
     c1, c2 = st.columns(2)
     c1.altair_chart(viz.layer_chart(table, "entropy", colors=COLORS), width="stretch")

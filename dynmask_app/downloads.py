@@ -11,7 +11,7 @@ from typing import Any
 import streamlit as st
 
 from dynmask_app.state import AppState
-from dynmask_core import export, viz
+from dynmask_core import export
 
 
 def _button(label: str, data: Callable[[], bytes], file_name: str, mime: str, key: str, help: str = "") -> None:
@@ -33,7 +33,7 @@ def download_panel(state: AppState, result: Any, layer: int, head: int, figs: di
     """All downloads of the current run and view."""
     stem = f"dynmask-{result.model_id.replace('/', '_')}-{state.strategy}-s{result.seed}"
     where = f"L{layer}-H{head}"
-    output_fig = viz.output_figure(result.baseline_outputs, result.outputs)
+    output_fig = result.baseline_output.figure(result.output)
 
     def html() -> bytes:
         shown = [("Output before and after", output_fig)] if output_fig is not None else []
@@ -41,7 +41,7 @@ def download_panel(state: AppState, result: Any, layer: int, head: int, figs: di
                   ("Masked minus baseline", figs["diff"]), ("Model view", figs["model_view"])]
         return export.html_report(f"dynmask: {state.label()} on {result.model_id}", shown,
                                    numbers(state, result, layer, head), run=result.to_dict(),
-                                   notes=[f"Text: {state.text}"])
+                                   notes=[f"Input ({state.input_kind}): {state.input_ref}"])
 
     st.caption("PNG: use the camera button in each chart's toolbar.")
     c1, c2 = st.columns(2)
@@ -63,6 +63,5 @@ def download_panel(state: AppState, result: Any, layer: int, head: int, figs: di
                 f"{stem}-attention.npy", "application/octet-stream", "dl_attn_npy")
         _button("All attention, baseline (NPY, float32)", lambda: export.npy_bytes(result.baseline_attention),
                 f"{stem}-baseline-attention.npy", "application/octet-stream", "dl_base_npy")
-        _button("Tokens (CSV)", lambda: "\n".join(["position,token", *(
-            f"{i},\"{t.replace(chr(34), chr(34) * 2)}\"" for i, t in enumerate(result.tokens))]).encode("utf-8"),
-            f"{stem}-tokens.csv", "text/csv", "dl_tokens")
+        _button("Tokens (CSV)", lambda: export.tokens_csv_bytes(result.tokens), f"{stem}-tokens.csv", "text/csv",
+                "dl_tokens")

@@ -1,39 +1,32 @@
-"""The skeleton every page shares: restore the recipe from the URL, draw the sidebar, run, render."""
+"""The skeleton every page shares: restore the recipe from the URL, draw the sidebar, run, render.
+
+A page file is a few lines: ``render_page("<id>")``; everything else about the page is in its registry entry.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
 from dynmask_app import controls, results, session
-from dynmask_app.explain import empty_state
+from dynmask_app.page_registry import page as page_spec
 
 
-def render_page(page: str, sides: tuple[str, ...], tab: str, title: str, caption: str,
-                views: Callable[..., None]) -> None:
-    """Draws one page.
-
-    Args:
-        page: ``"playground"`` or ``"compare"`` (the recipe's page field).
-        sides: Runs the page needs (``("main",)`` or ``("a", "b")``).
-        tab: Short name for the browser tab.
-        title: Page title.
-        caption: One line under the title.
-        views: Called as ``views(state, *results)`` once the runs are there.
-    """
-    st.set_page_config(page_title=f"dynmask: {tab}", page_icon="🎭", layout="wide")
+def render_page(page: str) -> None:
+    """Draws the page declared as ``page`` in :mod:`dynmask_app.page_registry`."""
+    spec = page_spec(page)
+    st.set_page_config(page_title=f"dynmask: {spec.tab}", page_icon="🎭", layout="wide")
     session.restore_from_url(page)
-    st.title(title)
-    st.caption(caption)
-    notice = results.pending_notice(page, sides)
+    st.title(spec.title)
+    st.caption(spec.caption)
+    notice = results.pending_notice(page)
     controls.recipe_sidebar(page)
-    outcome: Any = results.compute(page, sides)
+    outcome: Any = results.compute(page)
     notice.empty()
     results.show_warnings(page)
     if session.active(page) is None:
-        empty_state(page)
+        st.info(spec.empty)
     elif outcome is not None:
         state, runs = outcome
-        views(state, *(runs[side] for side in sides))
+        spec.view_function()(state, *(runs[side] for side in spec.sides))

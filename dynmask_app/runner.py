@@ -1,20 +1,20 @@
-"""Streamlit caching around the core: bounded model cache, results cached by the full recipe.
+"""Streamlit caching around the core: bounded model cache, results cached by the full recipe within a byte budget.
 
-The only module that decides what is cached. The core knows nothing of Streamlit.
+The only module that decides what is cached. The core knows nothing of Streamlit. Results are shared, read-only
+objects (never a pickled copy per hit); they are never mutated after ``run()``.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
+from dynmask_app.result_cache import ResultCache, budget_from_env
 from dynmask_app.state import AppState
-from dynmask_core import RunResult, encode_text, load, run
-from dynmask_core.engine import MAX_SEED
+from dynmask_core import MaskPlan, RunResult, encode, load, run
 from dynmask_core.models import LoadedModel
 
 try:  # Streamlit records st.* calls made inside cached functions and replays them on a cache hit; a live
@@ -65,33 +65,29 @@ def get_model(model_id: str, where: Any = None) -> LoadedModel:
 def model_facts(loaded: LoadedModel) -> dict[str, Any]:
     """What the controls need to know: sizes, task, whether the model is causal."""
     return {"n_layers": int(loaded.n_layers), "n_heads": int(loaded.n_heads), "task": loaded.task,
-            "causal": loaded.task == "causal_lm", "max_tokens": int(loaded.max_tokens)}
+            "causal": loaded.causal, "max_tokens": int(loaded.max_tokens), "modality": loaded.modality}
 
 
-def recipe_key(state: AppState, side: str = "main") -> str:
-    """The full recipe of one run (model, text, resolved plan incl. seed) as a canonical JSON string."""
-    return json.dumps({"model": state.model, "text": state.text, "plan": state.plan(side).to_dict()},
+def recipe_key(state: AppState, plan: MaskPlan) -> str:
+    """The full recipe of one run (model, input, resolved plan incl. seed) as a canonical JSON string."""
+    return json.dumps({"model": state.model, "input": [state.input_kind, state.input_ref], "plan": plan.to_dict()},
                       sort_keys=True, default=str)
 
 
-# cache_resource, not cache_data: one shared, read-only RunResult per recipe instead of a pickled copy per hit
-# (a 512-token SmolLM2 result is ~0.7 GB); results are never mutated after run().
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _cached_run(key: str, _state: AppState, side: str) -> RunResult:
-    loaded = _load_model(_state.model)
-    prepared = encode_text(loaded, _state.text)
-    return run(loaded, prepared, _state.plan(side))
+@st.cache_resource(show_spinner=False)
+def result_cache() -> ResultCache:
+    """The server's one result cache, shared by every session (bounded in bytes, see :mod:`result_cache`)."""
+    return ResultCache(budget_from_env())
 
 
-def run_recipe(state: AppState, side: str = "main") -> RunResult:
-    """Runs (or fetches from the cache) the baseline + masked forward of ``state``.
+def run_recipe(state: AppState, plan: MaskPlan) -> RunResult:
+    """Runs (or fetches from the cache) the baseline + masked forward of one side of a resolved recipe.
 
     Raises:
-        ValueError: bad text, parameters or indices (the core's message).
+        ValueError: bad input or parameters (the core's message).
     """
-    return _cached_run(recipe_key(state, side), state, side)
+    def compute() -> RunResult:
+        loaded = _load_model(state.model)
+        return run(loaded, encode(loaded, state.source()), plan)
 
-
-def draw_seed() -> int:
-    """A fresh seed for a dynamic strategy (put in the recipe and the URL, so the link reproduces it)."""
-    return secrets.randbelow(MAX_SEED)
+    return result_cache().get_or_compute(recipe_key(state, plan), compute)

@@ -1,7 +1,7 @@
 """Per-session bookkeeping: the active recipe of each page, reading it from and writing it to the URL.
 
-Keys in ``st.session_state`` are namespaced by page (``pg.`` Playground, ``cmp.`` Compare) because widget state of
-one page is dropped while the other page is shown.
+Keys in ``st.session_state`` are namespaced by page (each page's ``ns`` in the page registry) because widget state
+of one page is dropped while another page is shown.
 """
 
 from __future__ import annotations
@@ -10,16 +10,14 @@ from dataclasses import replace
 
 import streamlit as st
 
+from dynmask_app.page_registry import PAGES
 from dynmask_app.state import AppState
 from dynmask_app.widgets import load_widgets
-
-NAMESPACE = {"playground": "pg", "compare": "cmp"}
-PAGE_FILES = {"playground": "app.py", "compare": "pages/1_Compare.py"}
 
 
 def ns_of(page: str) -> str:
     """Session-state prefix of a page."""
-    return NAMESPACE[page]
+    return PAGES[page].ns
 
 
 def restore_from_url(page: str) -> None:
@@ -36,9 +34,9 @@ def restore_from_url(page: str) -> None:
     if not qp:
         return
     wanted = qp.get("page", page)
-    if wanted != page and wanted in PAGE_FILES:
+    if wanted != page and wanted in PAGES:
         st.session_state[f"{ns}.restored"] = False
-        st.switch_page(PAGE_FILES[wanted], query_params=qp)
+        st.switch_page(PAGES[wanted].file, query_params=qp)
     state, warnings = AppState.from_query_params(qp, page=page)
     load_widgets(ns, state, force=True)
     st.session_state[f"{ns}.active"] = state

@@ -10,6 +10,7 @@ import streamlit as st
 from dynmask_app import downloads, explain, session
 from dynmask_app.state import AppState
 from dynmask_core import viz
+from dynmask_core.analysis import mask_patterns
 
 CHART_CONFIG = viz.PNG_CONFIG
 
@@ -55,14 +56,14 @@ def _mask_caption(result: Any, layer: int, head: int, n_patterns: int) -> str:
 def result_views(state: AppState, result: Any) -> None:
     """Everything below the sidebar once a run exists."""
     explain.output_metrics(result)
-    fig = viz.output_figure(result.baseline_outputs, result.outputs)
+    fig = result.baseline_output.figure(result.output)
     if fig is not None:
         show_figure(fig, "dynmask-output", key="output_fig")
     explain.run_facts(state, result)
     st.subheader("The strategy")
     explain.strategy_card(state)
     st.subheader("Inside the model")
-    single_head_views(state, result, viz.mask_patterns(result.masks))
+    single_head_views(state, result, mask_patterns(result.masks))
 
 
 @st.fragment

@@ -15,17 +15,13 @@ from typing import Any
 
 import numpy as np
 
-
-def _array(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
+from dynmask_core._arrays import as_array
 
 
 def npy_bytes(array: Any) -> bytes:
     """``np.save`` of ``array`` (a tensor or array) into bytes; load back with ``np.load(io.BytesIO(b))``."""
     buf = io.BytesIO()
-    np.save(buf, _array(array), allow_pickle=False)
+    np.save(buf, as_array(array), allow_pickle=False)
     return buf.getvalue()
 
 
@@ -39,7 +35,7 @@ def csv_bytes(matrix: Any, tokens: Sequence[str], decimals: int | None = 6) -> b
         tokens: Token labels (the last Q label the rows, the last K the columns).
         decimals: Rounding of floats (None = full precision).
     """
-    m = _array(matrix)
+    m = as_array(matrix)
     if m.ndim != 2:
         raise ValueError(f"csv_bytes needs a (Q, K) matrix, got shape {tuple(m.shape)}")
     q, k = m.shape
@@ -117,10 +113,43 @@ def html_report(title: str, figures: Sequence[tuple[str, Any]], numbers: Mapping
     first = True
     for caption, fig in figures:
         parts.append(f"<h2>{html.escape(caption)}</h2>")
-        parts.append(fig.to_html(full_html=False, include_plotlyjs=True if first else False,
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=bool(first),
                                  config={"displaylogo": False, "responsive": True}))
         first = False
     if run is not None:
         parts.append("<h2>Run (JSON)</h2><pre>" + html.escape(json_bytes(run).decode("utf-8")) + "</pre>")
     parts.append("<p class='note'>Made with dynmask. Plotly.js is embedded: this file works offline.</p></body></html>")
     return "".join(parts).encode("utf-8")
+
+
+def tokens_csv_bytes(tokens: Sequence[str]) -> bytes:
+    """The position labels as CSV: ``position,token``."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["position", "token"])
+    writer.writerows(enumerate(tokens))
+    return buf.getvalue().encode("utf-8")
+
+
+RUN_FILES = ("run.json", "masks.npy", "attention.npy", "baseline_attention.npy")
+
+
+def write_run(folder: Any, result: Any) -> tuple[str, ...]:
+    """Writes a run to ``folder``: ``run.json`` (the summary, with ``mode``, ``layers`` and ``heads`` at the top
+    level), ``masks.npy`` (bool (L, H, Q, K)), ``attention.npy`` and ``baseline_attention.npy`` (float32).
+
+    Returns:
+        The names of the files written.
+    """
+    from pathlib import Path
+
+    out = Path(folder)
+    record: dict[str, Any] = result.to_dict()
+    record["mode"] = result.plan.apply.mode
+    record["layers"] = record["strategy"]["layers"]
+    record["heads"] = record["strategy"]["heads"]
+    (out / "run.json").write_bytes(json_bytes(record))
+    (out / "masks.npy").write_bytes(npy_bytes(as_array(result.masks, bool)))
+    (out / "attention.npy").write_bytes(npy_bytes(as_array(result.attention, np.float32)))
+    (out / "baseline_attention.npy").write_bytes(npy_bytes(as_array(result.baseline_attention, np.float32)))
+    return RUN_FILES

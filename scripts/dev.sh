@@ -58,6 +58,8 @@ case "${1:-}" in
     setup_python
     setup_browser
     prepare_models
+    say "lint (ruff, configured in ruff.toml)"
+    "$VENV/bin/ruff" check .
     say "running the whole test suite (offline)"
     export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
     exec "$VENV/bin/python" -m pytest -q "$@"

@@ -296,7 +296,8 @@ Held-out confusion matrix:
 
 {format_matrix(stats['confusion'], labels)}
 
-- Time: {stats['t_load']:.1f} s importing torch/transformers and loading the encoder, {stats['t_embed']:.1f} s embedding,
+- Time: {stats['t_load']:.1f} s importing torch/transformers and loading the encoder,
+  {stats['t_embed']:.1f} s embedding,
   {stats['t_fit']:.1f} s fitting (cross-validation included); {stats['t_total']:.1f} s in all,
   on {torch.get_num_threads()} CPU thread(s), torch {torch.__version__}.
 

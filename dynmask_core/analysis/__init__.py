@@ -1,5 +1,17 @@
-"""Analysis: output deltas (KL, probability change, cosine) between the masked and the baseline run."""
+"""Analysis: typed task outputs and how they changed (KL, probability deltas, cosine), per-layer metrics."""
 
-from dynmask_core.analysis.compare import compare, cosine, describe_change, kl_divergence, summarize
+from dynmask_core.analysis.layers import METRICS, allowed_fraction, attention_entropy, layer_table, mask_patterns
+from dynmask_core.analysis.outputs import (
+    Card,
+    Classification,
+    Embedding,
+    NextToken,
+    TaskOutput,
+    cosine,
+    kl_divergence,
+)
 
-__all__ = ["compare", "cosine", "describe_change", "kl_divergence", "summarize"]
+__all__ = [
+    "METRICS", "Card", "Classification", "Embedding", "NextToken", "TaskOutput", "allowed_fraction",
+    "attention_entropy", "cosine", "kl_divergence", "layer_table", "mask_patterns",
+]

@@ -1,6 +1,6 @@
 """Attention-mask strategies: one registry, keyed by short stable ids (see MASKS.md for the conventions)."""
 
-from dynmask_core.masks import dynamic as _dynamic  # noqa: F401  (registers the dynamic strategies)
+from dynmask_core.masks import dynamic as _dynamic  # noqa: F401  (registers the dynamic strategies; after static)
 from dynmask_core.masks import static as _static  # noqa: F401  (registers the static strategies)
 from dynmask_core.masks.apply import MODES, ApplyOptions, masked_softmax
 from dynmask_core.masks.base import (
@@ -17,6 +17,8 @@ from dynmask_core.masks.base import (
     strategies,
 )
 from dynmask_core.masks.compose import OPS, ComposedMask, MaskSpec, compose
+from dynmask_core.masks.dynamic import random_dynamic
+from dynmask_core.masks.plan import IDENTITY_PLAN, MAX_SEED, MaskPlan, draw_seed
 from dynmask_core.masks.static import (
     alibi_slopes,
     bigbird,
@@ -25,14 +27,14 @@ from dynmask_core.masks.static import (
     document,
     full,
     prefix_lm,
-    random_dynamic,
     random_static,
     sliding_window,
     strided,
 )
 
 __all__ = [
-    "MODES", "OPS", "REGISTRY", "ApplyOptions", "ComposedMask", "MaskContext", "MaskMod", "MaskOut", "MaskSpec",
+    "IDENTITY_PLAN", "MAX_SEED", "MODES", "OPS", "REGISTRY", "ApplyOptions", "ComposedMask", "MaskContext", "MaskMod",
+    "MaskOut", "MaskPlan", "MaskSpec", "draw_seed",
     "Param", "Strategy", "alibi_slopes", "bigbird", "causal", "compose", "dense", "dilated", "document", "draw",
     "full", "get_strategy", "masked_softmax", "prefix_lm", "random_dynamic", "random_static", "register",
     "sliding_window", "strategies", "strided",

@@ -19,6 +19,8 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import Tensor
 
+from dynmask_core.messages import shown
+
 MaskMod = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
 Kind = Literal["static", "dynamic"]
 
@@ -71,14 +73,14 @@ class Param:
                 return True
             if text in {"0", "false", "no", "off"}:
                 return False
-            raise ValueError(f"{where}{self.name} must be true or false, got {value!r}")
+            raise ValueError(f"{where}{self.name} must be true or false, got {shown(value)}")
         if self.type == "choice":
             text = str(value).strip()
             if text not in self.choices:
-                raise ValueError(f"{where}{self.name} must be one of {', '.join(self.choices)}, got {value!r}")
+                raise ValueError(f"{where}{self.name} must be one of {', '.join(self.choices)}, got {shown(value)}")
             return text
         if isinstance(value, bool):
-            raise ValueError(f"{where}{self.name} must be a number, got {value!r}")
+            raise ValueError(f"{where}{self.name} must be a number, got {shown(value)}")
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -88,7 +90,7 @@ class Param:
         if math.isnan(number) or not (self.min <= number <= self.max):
             kind = "an integer" if self.type == "int" else "a number"
             raise ValueError(
-                f"{where}{self.name} must be {kind} between {_fmt(self.min)} and {_fmt(self.max)}, got {value!r}"
+                f"{where}{self.name} must be {kind} between {_fmt(self.min)} and {_fmt(self.max)}, got {shown(value)}"
             )
         return int(number) if self.type == "int" else float(number)
 
@@ -205,7 +207,7 @@ class Strategy:
         unknown = sorted(set(values) - known)
         if unknown:
             allowed = ", ".join(sorted(known)) or "none"
-            raise ValueError(f"{self.id} has no parameter {unknown[0]!r}; its parameters: {allowed}")
+            raise ValueError(f"{self.id} has no parameter {shown(unknown[0])}; its parameters: {allowed}")
         return {p.name: p.coerce(values.get(p.name, p.default), self.id) for p in self.params}
 
     def label(self, values: Mapping[str, Any] | None = None) -> str:
@@ -235,7 +237,7 @@ def get_strategy(strategy_id: str) -> Strategy:
     try:
         return REGISTRY[strategy_id]
     except KeyError:
-        raise ValueError(f"unknown strategy {strategy_id!r}; choose one of: {', '.join(REGISTRY)}") from None
+        raise ValueError(f"unknown strategy {shown(strategy_id)}; choose one of: {', '.join(REGISTRY)}") from None
 
 
 def strategies() -> list[Strategy]:
@@ -285,3 +287,14 @@ def index_hash(*parts: Tensor | int) -> Tensor:
         x = ((x ^ (x >> 12)) * 0x297A2D39) & 0x7FFFFFFF
     x = x ^ (x >> 15)
     return (x & 0xFFFFFF).to(torch.float32) / float(1 << 24)
+
+
+def index_strategy(mask_mod_of, **entry: Any) -> Strategy:
+    """Registers an index-function strategy; its dense matrix comes from the very same mask_mod."""
+
+    def materialize(params: Mapping[str, Any], ctx: MaskContext) -> MaskOut:
+        fn = mask_mod_of(params, ctx)
+        m = dense(fn, ctx.q_len, ctx.k_len, ctx.n_heads, ctx.q_offset, ctx.device)  # (1|H, Q, K)
+        return MaskOut(m.unsqueeze(0))
+
+    return register(Strategy(materialize=materialize, mask_mod=mask_mod_of, **entry))

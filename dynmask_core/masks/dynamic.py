@@ -14,7 +14,20 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dynmask_core.masks.base import MaskContext, MaskOut, Param, Strategy, register
+from dynmask_core.masks.base import (
+    MaskContext,
+    MaskMod,
+    MaskOut,
+    Param,
+    Strategy,
+    index_hash,
+    index_strategy,
+    named,
+    register,
+)
+from dynmask_core.masks.static import BLOCK_P
+
+PER_HEAD = Param("per_head", "bool", True, "a different pattern for every layer and head")
 
 
 def _masked_scores(ctx: MaskContext) -> tuple[Tensor, Tensor]:
@@ -194,11 +207,46 @@ def token_pruning(keep: float, by: str, ctx: MaskContext) -> MaskOut:
     return MaskOut(out.expand(out.shape[0], ctx.n_heads, ctx.q_len, ctx.k_len))
 
 
+def random_dynamic(p: float = BLOCK_P.default, seed: int = 0, layer: int = 0,
+                   per_head: bool = PER_HEAD.default) -> MaskMod:
+    """A Bernoulli pattern drawn anew for every run (from the run's seed), per layer and head; diagonal kept.
+
+    Given the same seed it reproduces exactly. With ``per_head=False`` one pattern serves all layers and heads.
+
+    >>> from dynmask_core.masks.base import dense, draw
+    >>> print(draw(dense(random_dynamic(0.5, seed=3), 5, 5)[0]))
+    ■■■■□
+    □■□■□
+    ■□■■■
+    □□■■■
+    ■■■□■
+    """
+
+    def mask(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+        if per_head:
+            u = index_hash(seed, layer, h, q_idx, kv_idx)
+        else:
+            u = index_hash(seed, 104_729, q_idx, kv_idx)  # salted: not the random_static pattern
+        return (u >= p) | (q_idx == kv_idx)
+
+    return named(mask, f"random_dynamic_p{p:g}_s{seed}" + (f"_l{layer}" if per_head else ""))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Registry entries
 # ----------------------------------------------------------------------------------------------------------------
 
 _SEED_NOTE = "Random parts come from the run's seed: the same seed reproduces the same mask."
+
+index_strategy(
+    lambda p, ctx: random_dynamic(p["p"], ctx.seed, ctx.layer, p["per_head"]),
+    id="random_dynamic", kind="dynamic", title="Random (dynamic)",
+    summary="Each entry is blocked with probability p, re-drawn on every run (and per layer and head).",
+    reference="The seed article's 'random mask'; cf. dropout on attention",
+    params=(BLOCK_P, PER_HEAD),
+    uses_seed=True,
+    note="The run's seed is shown and shared: giving it back reproduces the pattern exactly.",
+)
 
 
 def _entry(fn, names: tuple[str, ...], **entry: Any) -> Strategy:

@@ -21,11 +21,30 @@ from dynmask_core.masks.base import (
     MaskOut,
     Param,
     Strategy,
-    dense,
     index_hash,
+    index_strategy,
     named,
     register,
 )
+
+# ----------------------------------------------------------------------------------------------------------------
+# Parameters: the one source of each default (the factories below and the registry both read them)
+# ----------------------------------------------------------------------------------------------------------------
+
+RADIUS = Param("radius", "int", 2, "key j is allowed for query i iff |i - j| <= radius", 0, 512)
+WINDOW_CAUSAL = Param("causal", "bool", False, "only the window to the left (i - radius <= j <= i)")
+PREFIX = Param("prefix", "int", 4, "number of leading keys everybody may see", 0, 4096)
+DILATION = Param("dilation", "int", 2, "stride between visible keys", 1, 64)
+STRIDE = Param("stride", "int", 3, "stride l", 1, 512)
+PATTERN = Param("pattern", "choice", "strided", "which Sparse Transformer pattern", choices=("strided", "fixed"))
+STRIDED_CAUSAL = Param("causal", "bool", True, "keep j <= i as in the paper")
+BLOCK = Param("block", "int", 2, "tokens per block", 1, 128)
+N_GLOBAL = Param("n_global", "int", 1, "leading blocks that see and are seen by everyone", 0, 64)
+N_RANDOM = Param("n_random", "int", 1, "random key blocks per query block", 0, 16)
+BIGBIRD_SEED = Param("seed", "int", 0, "fixes the random blocks once (same for every input)", 0, 2**31 - 1)
+BLOCK_P = Param("p", "float", 0.3, "probability that an entry is blocked (the diagonal is always kept)", 0.0, 1.0)
+PATTERN_SEED = Param("seed", "int", 0, "the fixed seed the pattern was drawn from", 0, 2**31 - 1)
+ALIBI_SCALE = Param("scale", "float", 1.0, "multiplies the per-head slopes m_h = 2^(-8h/H)", 0.0, 16.0)
 
 # ----------------------------------------------------------------------------------------------------------------
 # Factories (the mask functions themselves)
@@ -66,7 +85,7 @@ def causal() -> MaskMod:
     return named(mask, "causal")
 
 
-def prefix_lm(prefix: int = 2) -> MaskMod:
+def prefix_lm(prefix: int = PREFIX.default) -> MaskMod:
     """Prefix LM: the first ``prefix`` keys are visible to everyone, the rest causally (j < prefix or j <= i).
 
     >>> from dynmask_core.masks.base import dense, draw
@@ -84,7 +103,7 @@ def prefix_lm(prefix: int = 2) -> MaskMod:
     return named(mask, f"prefix_lm_p{prefix}")
 
 
-def sliding_window(radius: int = 2, causal: bool = False) -> MaskMod:
+def sliding_window(radius: int = RADIUS.default, causal: bool = WINDOW_CAUSAL.default) -> MaskMod:
     """Sliding window: |i - j| <= radius; the causal variant allows i - radius <= j <= i.
 
     >>> from dynmask_core.masks.base import dense, draw
@@ -111,7 +130,7 @@ def sliding_window(radius: int = 2, causal: bool = False) -> MaskMod:
     return named(mask, f"sliding_window_r{radius}" + ("_causal" if causal else ""))
 
 
-def dilated(radius: int = 2, dilation: int = 2) -> MaskMod:
+def dilated(radius: int = RADIUS.default, dilation: int = DILATION.default) -> MaskMod:
     """Dilated window: |i - j| <= radius * dilation and (i - j) mod dilation == 0.
 
     >>> from dynmask_core.masks.base import dense, draw
@@ -130,7 +149,8 @@ def dilated(radius: int = 2, dilation: int = 2) -> MaskMod:
     return named(mask, f"dilated_r{radius}_d{dilation}")
 
 
-def strided(stride: int = 2, pattern: str = "strided", causal: bool = True) -> MaskMod:
+def strided(stride: int = STRIDE.default, pattern: str = PATTERN.default,
+            causal: bool = STRIDED_CAUSAL.default) -> MaskMod:
     """Sparse Transformer patterns (Child et al. 2019) with stride l.
 
     ``strided``: a local band of the previous l keys, plus every l-th key before it ((i - j) mod l == 0).
@@ -168,7 +188,8 @@ def strided(stride: int = 2, pattern: str = "strided", causal: bool = True) -> M
     return named(mask, f"strided_{pattern}_l{stride}" + ("" if causal else "_bidir"))
 
 
-def bigbird(block: int = 2, n_global: int = 1, n_random: int = 1, seed: int = 0, kv_len: int = 64) -> MaskMod:
+def bigbird(block: int = BLOCK.default, n_global: int = N_GLOBAL.default, n_random: int = N_RANDOM.default,
+            seed: int = BIGBIRD_SEED.default, kv_len: int = 64) -> MaskMod:
     """BigBird (Zaheer et al. 2020) on blocks of ``block`` tokens: global + sliding window + random blocks.
 
     Query block a and key block c are allowed iff a or c is one of the first ``n_global`` blocks, or |a - c| <= 1,
@@ -215,7 +236,7 @@ def document(segments: Tensor) -> MaskMod:
     return named(mask, f"document_n{int(segments.max().item()) + 1 if segments.numel() else 0}")
 
 
-def random_static(p: float = 0.3, seed: int = 0) -> MaskMod:
+def random_static(p: float = BLOCK_P.default, seed: int = PATTERN_SEED.default) -> MaskMod:
     """A Bernoulli pattern drawn once from ``seed``: each entry is blocked with probability p, the diagonal kept.
 
     It is a hash of (seed, i, j), so every input and every run sees the very same pattern (a longer input just sees
@@ -236,30 +257,6 @@ def random_static(p: float = 0.3, seed: int = 0) -> MaskMod:
     return named(mask, f"random_static_p{p:g}_s{seed}")
 
 
-def random_dynamic(p: float = 0.3, seed: int = 0, layer: int = 0, per_head: bool = True) -> MaskMod:
-    """A Bernoulli pattern drawn anew for every run (from the run's seed), per layer and head; diagonal kept.
-
-    Given the same seed it reproduces exactly. With ``per_head=False`` one pattern serves all layers and heads.
-
-    >>> from dynmask_core.masks.base import dense, draw
-    >>> print(draw(dense(random_dynamic(0.5, seed=3), 5, 5)[0]))
-    ■■■■□
-    □■□■□
-    ■□■■■
-    □□■■■
-    ■■■□■
-    """
-
-    def mask(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
-        if per_head:
-            u = index_hash(seed, layer, h, q_idx, kv_idx)
-        else:
-            u = index_hash(seed, 104_729, q_idx, kv_idx)  # salted: not the random_static pattern
-        return (u >= p) | (q_idx == kv_idx)
-
-    return named(mask, f"random_dynamic_p{p:g}_s{seed}" + (f"_l{layer}" if per_head else ""))
-
-
 def alibi_slopes(n_heads: int) -> Tensor:
     """ALiBi's head slopes m_h = 2^(-8 (h + 1) / H) (Press et al. 2022), ``(H,)``."""
     return torch.pow(2.0, -8.0 * torch.arange(1, n_heads + 1, dtype=torch.float32) / n_heads)
@@ -270,21 +267,9 @@ def alibi_slopes(n_heads: int) -> Tensor:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _index_strategy(mask_mod_of, **entry: Any) -> Strategy:
-    """Registers an index-function strategy; its dense matrix comes from the very same mask_mod."""
-
-    def materialize(params: Mapping[str, Any], ctx: MaskContext) -> MaskOut:
-        fn = mask_mod_of(params, ctx)
-        m = dense(fn, ctx.q_len, ctx.k_len, ctx.n_heads, ctx.q_offset, ctx.device)  # (1|H, Q, K)
-        return MaskOut(m.unsqueeze(0))
-
-    return register(Strategy(materialize=materialize, mask_mod=mask_mod_of, **entry))
-
-
 _VASWANI = "Vaswani et al., Attention Is All You Need, NeurIPS 2017"
-_RADIUS = Param("radius", "int", 2, "key j is allowed for query i iff |i - j| <= radius", 0, 512)
 
-_index_strategy(
+index_strategy(
     lambda p, ctx: full(),
     id="none", kind="static", title="None (full attention)",
     summary="Every query may attend to every key; only the model's own padding and causal masks apply.",
@@ -303,55 +288,46 @@ register(Strategy(
     reference=_VASWANI, params=(), materialize=_padding_materialize,
     note="Static per batch: it depends on which positions are padding, not on their content.",
 ))
-_index_strategy(
+index_strategy(
     lambda p, ctx: causal(),
     id="causal", kind="static", title="Causal",
     summary="Query i sees keys j <= i: no peeking at the future.",
     reference="Vaswani et al. 2017; Radford et al., GPT, 2018", params=(),
 )
-_index_strategy(
+index_strategy(
     lambda p, ctx: prefix_lm(p["prefix"]),
     id="prefix_lm", kind="static", title="Prefix LM",
     summary="The first `prefix` tokens are visible to all (bidirectional); the rest is causal.",
     reference="Dong et al., UniLM, NeurIPS 2019; Raffel et al., T5, JMLR 2020",
-    params=(Param("prefix", "int", 4, "number of leading keys everybody may see", 0, 4096),),
+    params=(PREFIX,),
 )
-_index_strategy(
+index_strategy(
     lambda p, ctx: sliding_window(p["radius"], p["causal"]),
     id="sliding_window", kind="static", title="Sliding window",
     summary="Each query sees only keys within `radius` positions (|i - j| <= radius).",
     reference="Beltagy et al., Longformer, 2020; Jiang et al., Mistral 7B, 2023",
-    params=(_RADIUS, Param("causal", "bool", False, "only the window to the left (i - radius <= j <= i)")),
+    params=(RADIUS, WINDOW_CAUSAL),
 )
-_index_strategy(
+index_strategy(
     lambda p, ctx: dilated(p["radius"], p["dilation"]),
     id="dilated", kind="static", title="Dilated window",
     summary="A window with gaps: every `dilation`-th key within radius*dilation.",
     reference="Beltagy et al., Longformer, 2020; Ding et al., LongNet, 2023",
-    params=(_RADIUS, Param("dilation", "int", 2, "stride between visible keys", 1, 64)),
+    params=(RADIUS, DILATION),
 )
-_index_strategy(
+index_strategy(
     lambda p, ctx: strided(p["stride"], p["pattern"], p["causal"]),
     id="strided", kind="static", title="Strided / fixed (Sparse Transformer)",
     summary="A local band plus every l-th key (strided), or blocks plus summary columns (fixed).",
     reference="Child et al., Generating Long Sequences with Sparse Transformers, 2019",
-    params=(
-        Param("stride", "int", 3, "stride l", 1, 512),
-        Param("pattern", "choice", "strided", "which Sparse Transformer pattern", choices=("strided", "fixed")),
-        Param("causal", "bool", True, "keep j <= i as in the paper"),
-    ),
+    params=(STRIDE, PATTERN, STRIDED_CAUSAL),
 )
-_index_strategy(
+index_strategy(
     lambda p, ctx: bigbird(p["block"], p["n_global"], p["n_random"], p["seed"], ctx.k_len),
     id="bigbird", kind="static", title="BigBird",
     summary="Blocks of tokens: a few global blocks, a sliding window of blocks, and random blocks fixed by a seed.",
     reference="Zaheer et al., Big Bird: Transformers for Longer Sequences, NeurIPS 2020",
-    params=(
-        Param("block", "int", 2, "tokens per block", 1, 128),
-        Param("n_global", "int", 1, "leading blocks that see and are seen by everyone", 0, 64),
-        Param("n_random", "int", 1, "random key blocks per query block", 0, 16),
-        Param("seed", "int", 0, "fixes the random blocks once (same for every input)", 0, 2**31 - 1),
-    ),
+    params=(BLOCK, N_GLOBAL, N_RANDOM, BIGBIRD_SEED),
     note="The random blocks are drawn once from the seed, so the pattern is static.",
 )
 
@@ -362,7 +338,7 @@ def _segments(ctx: MaskContext) -> Tensor:
     return ctx.segment_ids.to(ctx.device)
 
 
-_index_strategy(
+index_strategy(
     lambda p, ctx: document(_segments(ctx)),
     id="document", kind="static", title="Document / sentence blocks",
     summary="Tokens attend only within their own segment (a sentence here; packed documents in training).",
@@ -370,30 +346,13 @@ _index_strategy(
     params=(),
     note="Static per input: segments come from the input's sentence boundaries. Inputs without them form one segment.",
 )
-_index_strategy(
+index_strategy(
     lambda p, ctx: random_static(p["p"], p["seed"]),
     id="random_static", kind="static", title="Random (static)",
     summary="Each entry is blocked with probability p, drawn ONCE from a fixed seed and reused for every input.",
     reference="The seed article's 'random mask', done statically",
-    params=(
-        Param("p", "float", 0.3, "probability that an entry is blocked (the diagonal is always kept)", 0.0, 1.0),
-        Param("seed", "int", 0, "the fixed seed the pattern was drawn from", 0, 2**31 - 1),
-    ),
+    params=(BLOCK_P, PATTERN_SEED),
 )
-_index_strategy(
-    lambda p, ctx: random_dynamic(p["p"], ctx.seed, ctx.layer, p["per_head"]),
-    id="random_dynamic", kind="dynamic", title="Random (dynamic)",
-    summary="Each entry is blocked with probability p, re-drawn on every run (and per layer and head).",
-    reference="The seed article's 'random mask'; cf. dropout on attention",
-    params=(
-        Param("p", "float", 0.3, "probability that an entry is blocked (the diagonal is always kept)", 0.0, 1.0),
-        Param("per_head", "bool", True, "a different pattern for every layer and head"),
-    ),
-    uses_seed=True,
-    note="The run's seed is shown and shared: giving it back reproduces the pattern exactly.",
-)
-
-
 def _alibi_materialize(params: Mapping[str, Any], ctx: MaskContext) -> MaskOut:
     pos_q = torch.arange(ctx.q_len, device=ctx.device).view(-1, 1) + ctx.q_offset
     pos_k = torch.arange(ctx.k_len, device=ctx.device).view(1, -1)
@@ -408,7 +367,7 @@ register(Strategy(
     id="alibi", kind="static", title="ALiBi (soft)",
     summary="A soft bias -m_h * |i - j| per head: far keys are penalised, nothing is blocked.",
     reference="Press et al., Train Short, Test Long (ALiBi), ICLR 2022",
-    params=(Param("scale", "float", 1.0, "multiplies the per-head slopes m_h = 2^(-8h/H)", 0.0, 16.0),),
+    params=(ALIBI_SCALE,),
     materialize=_alibi_materialize,
     note="A soft mask: it adds a bias, it blocks nothing. On a model not trained with ALiBi it is an extra bias.",
 ))

@@ -2,50 +2,46 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from dynmask_core.modalities.base import Modality, Prepared, register_modality
+
 MAX_CHARS = 20_000  # longer text is cut before tokenising (then to the model's token limit)
 _SENTENCE_END = (".", "!", "?", "。", "！", "？")
+_MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+
+TextInput = Prepared  # the text adapter's result (name kept for callers)
 
 
-@dataclass
-class TextInput:
-    """A tokenised text ready for the engine.
+@dataclass(frozen=True)
+class TextSource:
+    """A text to tokenise; ``max_tokens`` cuts it shorter than the model's own limit."""
 
-    Attributes:
-        inputs: Model keyword tensors (``input_ids``, ``attention_mask``), batch of 1, on the model's device.
-        tokens: One readable label per position.
-        segment_ids: ``(T,)`` sentence index of each position.
-        truncated: True when the text was cut to fit ``max_tokens``.
-        n_tokens_before: Token count before truncation.
-    """
-
-    inputs: dict[str, Tensor]
-    tokens: list[str]
-    segment_ids: Tensor
-    truncated: bool
-    n_tokens_before: int
+    text: str
+    max_tokens: int | None = None
+    kind: str = field(default="text", init=False)
 
 
-def encode_text(loaded: Any, text: str, max_tokens: int | None = None) -> TextInput:
-    """Tokenises ``text`` for ``loaded`` (a :class:`~dynmask_core.models.LoadedModel`).
+def prepare_text(loaded: Any, source: TextSource) -> Prepared:
+    """Tokenises a text for ``loaded``; called by :func:`~dynmask_core.modalities.encode` under the model's lock.
 
     Raises:
-        ValueError: empty text, or a model without a tokenizer.
+        ValueError: empty text, a bad ``max_tokens``, or a model without a tokenizer.
     """
-    if loaded.tokenizer is None:
+    tok = loaded.tokenizer
+    if tok is None:
         raise ValueError(f"{loaded.id} has no tokenizer: it does not take text input.")
-    text = (text or "").strip()
+    text = (source.text or "").strip()
     if not text:
         raise ValueError("The text is empty: type a sentence (or pick an example).")
+    max_tokens = source.max_tokens
     if max_tokens is not None and int(max_tokens) < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
     limit = loaded.max_tokens if max_tokens is None else min(int(max_tokens), int(loaded.max_tokens))
-    tok = loaded.tokenizer
     full = tok(text[:MAX_CHARS], return_tensors="pt", truncation=False)
     n_before = int(full["input_ids"].shape[1])
     enc = tok(text[:MAX_CHARS], return_tensors="pt", truncation=True, max_length=limit) if n_before > limit else full
@@ -53,9 +49,23 @@ def encode_text(loaded: Any, text: str, max_tokens: int | None = None) -> TextIn
     if not ids:
         raise ValueError("The text produced no tokens: type some words.")
     labels = token_labels(tok, ids)
-    inputs = {k: v.to(loaded.device) for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    inputs = {k: v.to(loaded.device) for k, v in enc.items() if k in _MODEL_KEYS}
     truncated = len(ids) < n_before or len(text) > MAX_CHARS
-    return TextInput(inputs, labels, sentence_segments(labels), truncated, n_before)
+    return Prepared("text", inputs, labels, sentence_segments(labels), truncated=truncated, n_before=n_before)
+
+
+register_modality(Modality("text", prepare_text, ("input_ids",), "AutoTokenizer"))
+
+
+def encode_text(loaded: Any, text: str, max_tokens: int | None = None) -> Prepared:
+    """Tokenises ``text`` for ``loaded`` (shorthand for ``encode(loaded, TextSource(text, max_tokens))``).
+
+    Raises:
+        ValueError: empty text, or a model without a tokenizer.
+    """
+    from dynmask_core.modalities.base import encode
+
+    return encode(loaded, TextSource(text, max_tokens))
 
 
 def token_labels(tokenizer: Any, ids: list[int]) -> list[str]:

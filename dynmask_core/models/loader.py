@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dynmask_core.engine import ATTN_IMPLEMENTATION, SUPPORTED_FAMILIES_MESSAGE
+from dynmask_core.analysis.outputs import Classification, Embedding, NextToken, TaskOutput
+from dynmask_core.attention import ATTN_IMPLEMENTATION, SUPPORTED_FAMILIES_MESSAGE, takes_custom_attention
+from dynmask_core.messages import shown
+from dynmask_core.modalities import MODALITIES, kind_of_model
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 ProgressFn = Callable[[str, float], None]
@@ -56,53 +60,57 @@ class LoadedModel:
     Attributes:
         id: What the user asked for (``minilm``, ``org/name`` or a folder).
         model: The transformers model, attention set to ``dynmask``, eval mode.
-        tokenizer: Its tokenizer (None for non-text models).
+        processor: What turns raw input into model input: a tokenizer, an image processor or a feature extractor.
         task: One of :data:`TASKS`.
         device: Where it runs.
+        modality: The input kind it takes: ``text``, ``image`` or ``audio``.
         labels: Class names for classifiers.
         head: Extra head on top of the encoder (the MiniLM sentiment head), or None.
         max_tokens: Longest input accepted.
         n_layers: Number of attention layers (from the config).
         n_heads: Query heads per layer.
+        processor_lock: Held while the shared processor runs (tokenizers keep state between calls).
     """
 
     id: str
     model: torch.nn.Module
-    tokenizer: Any
+    processor: Any
     task: str
     device: torch.device
+    modality: str = "text"
     labels: tuple[str, ...] = ()
     head: torch.nn.Module | None = None
     max_tokens: int = 512
     n_layers: int = 0
     n_heads: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+    processor_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def __call__(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Runs the model (and head) and returns the task tensors of batch item 0.
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer of a text model (None for image and audio models)."""
+        return self.processor if self.modality == "text" else None
 
-        Returns:
-            ``probs`` (C,) for classifiers, ``embedding`` (D,) for encoders and the sentiment model,
-            ``next_token_probs`` (V,) for causal LMs.
-        """
+    @property
+    def causal(self) -> bool:
+        """Whether the model masks the future itself (a causal LM)."""
+        return self.task == "causal_lm"
+
+    def __call__(self, inputs: Mapping[str, Tensor]) -> TaskOutput:
+        """Runs the model (and head) on batch item 0 and returns its typed task output."""
         out = self.model(**inputs)
-        result: dict[str, Tensor] = {}
         if self.task == "causal_lm":
-            result["next_token_probs"] = torch.softmax(out.logits[0, -1].float(), dim=-1)
-            return result
+            return NextToken(torch.softmax(out.logits[0, -1].float(), dim=-1), self.tokenizer)
         if self.task == "classifier":
-            result["probs"] = torch.softmax(out.logits[0].float(), dim=-1)
-            return result
+            return Classification(torch.softmax(out.logits[0].float(), dim=-1), self.labels)
         hidden = out.last_hidden_state
         padding = inputs.get("attention_mask")
         if self.head is not None:
-            result["probs"] = torch.softmax(self.head(hidden, padding)[0].float(), dim=-1)
-            result["embedding"] = self.head.embed(hidden, padding)[0].float()
-        else:
-            from dynmask_core.models.sentiment_head import mean_pool
+            return Classification(torch.softmax(self.head(hidden, padding)[0].float(), dim=-1), self.labels,
+                                  self.head.embed(hidden, padding)[0].float())
+        from dynmask_core.models.sentiment_head import mean_pool
 
-            result["embedding"] = torch.nn.functional.normalize(mean_pool(hidden, padding), dim=-1)[0].float()
-        return result
+        return Embedding(torch.nn.functional.normalize(mean_pool(hidden, padding), dim=-1)[0].float())
 
 
 def default_device() -> torch.device:
@@ -175,7 +183,7 @@ def _load_minilm(device: torch.device) -> LoadedModel:
     head = load_sentiment_head(ASSETS / "models" / "minilm-sentiment").to(device)
     cfg = model.config
     return LoadedModel(
-        "minilm", model, AutoTokenizer.from_pretrained(path), "sentiment", device, head.labels, head,
+        "minilm", model, AutoTokenizer.from_pretrained(path), "sentiment", device, "text", head.labels, head,
         max_tokens=min(512, cfg.max_position_embeddings), n_layers=cfg.num_hidden_layers,
         n_heads=cfg.num_attention_heads, info={"family": "bert", "description": PRESETS["minilm"].description},
     )
@@ -187,23 +195,39 @@ def _auto_class(config: Any) -> tuple[Any, str]:
     archs = list(getattr(config, "architectures", None) or [])
     if any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel") for a in archs):
         return tf.AutoModelForCausalLM, "causal_lm"
-    if any(a.endswith("ForSequenceClassification") for a in archs):
-        return tf.AutoModelForSequenceClassification, "classifier"
+    if any(a.endswith(("ForSequenceClassification", "ForImageClassification", "ForAudioClassification"))
+           for a in archs):
+        for auto in (tf.AutoModelForSequenceClassification, tf.AutoModelForImageClassification,
+                     tf.AutoModelForAudioClassification):
+            if type(config) in auto._model_mapping:
+                return auto, "classifier"
     return tf.AutoModel, "encoder"
 
 
+def _processor(source: str, modality: str) -> Any:
+    """The model's own tokenizer / image processor / feature extractor, or None when the folder has none."""
+    import transformers as tf
+
+    auto = getattr(tf, MODALITIES[modality].processor)
+    try:
+        return auto.from_pretrained(source, trust_remote_code=False)
+    except Exception:  # noqa: BLE001 - a folder without processor files: the adapter says what is missing
+        return None
+
+
 def _load_auto(model_id: str, device: torch.device, display_id: str) -> LoadedModel:
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
 
     if not model_id:
-        raise ValueError("Give a model: a bundled id (minilm, smollm2), a Hugging Face id like 'org/name', or a folder.")
+        raise ValueError("Give a model: a bundled id (minilm, smollm2), a Hugging Face id like 'org/name', "
+                         "or a folder.")
     try:
         is_folder = Path(model_id).expanduser().is_dir()
     except (OSError, RuntimeError):  # a name too long for a path, "~nouser/...": not a folder
         is_folder = False
     if not is_folder and not _HUB_ID.match(model_id):
         raise ValueError(
-            f"{model_id!r} is neither a bundled model ({', '.join(PRESETS)}), a Hugging Face id like 'org/name', "
+            f"{shown(model_id)} is neither a bundled model ({', '.join(PRESETS)}), a Hugging Face id like 'org/name', "
             "nor an existing folder."
         )
     source = str(Path(model_id).expanduser()) if is_folder else model_id
@@ -213,26 +237,21 @@ def _load_auto(model_id: str, device: torch.device, display_id: str) -> LoadedMo
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         hint = (" The Hub is switched off here (HF_HUB_OFFLINE=1): use a bundled model or a local folder."
                 if offline and not is_folder else " Check the id on huggingface.co, or the folder's config.json.")
-        raise ValueError(f"Could not load model {model_id!r}: {_first_line(err)}.{hint}") from err
+        raise ValueError(f"Could not load model {shown(model_id)}: {_first_line(err)}.{hint}") from err
     if getattr(config, "is_encoder_decoder", False):
-        raise ValueError(f"{model_id!r} is an encoder-decoder model ({config.model_type}); dynmask runs encoders, "
+        raise ValueError(f"{shown(model_id)} is an encoder-decoder model ({config.model_type}); dynmask runs encoders, "
                          "classifiers and causal LMs for now.")
     auto, task = _auto_class(config)
-    try:
-        model_cls = auto._model_mapping[type(config)]
-    except KeyError:
-        raise ValueError(f"{model_id!r} ({config.model_type}) has no {auto.__name__} class in transformers.") from None
-    if not getattr(model_cls, "_supports_attention_backend", False):
-        raise ValueError(f"{model_id!r} is a {config.model_type} model, which cannot take a custom attention "
+    if type(config) not in auto._model_mapping:
+        raise ValueError(f"{shown(model_id)} ({config.model_type}) has no {auto.__name__} class in transformers.")
+    if not takes_custom_attention(auto._model_mapping[type(config)]):
+        raise ValueError(f"{shown(model_id)} is a {config.model_type} model, which cannot take a custom attention "
                          f"function. {SUPPORTED_FAMILIES_MESSAGE}")
     try:
         model = auto.from_pretrained(source, attn_implementation=ATTN_IMPLEMENTATION, trust_remote_code=False)
     except Exception as err:  # noqa: BLE001
-        raise ValueError(f"Could not load the weights of {model_id!r}: {_first_line(err)}") from err
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
-    except Exception:  # noqa: BLE001 - vision/audio models have no tokenizer
-        tokenizer = None
+        raise ValueError(f"Could not load the weights of {shown(model_id)}: {_first_line(err)}") from err
+    modality = kind_of_model(model)
     cfg = model.config
     text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
     labels: tuple[str, ...] = ()
@@ -240,7 +259,7 @@ def _load_auto(model_id: str, device: torch.device, display_id: str) -> LoadedMo
         labels = tuple(str(cfg.id2label[i]) for i in range(len(cfg.id2label)))
     max_pos = int(getattr(text_cfg, "max_position_embeddings", 512) or 512)
     return LoadedModel(
-        display_id, model.to(device), tokenizer, task, device, labels,
+        display_id, model.to(device), _processor(source, modality), task, device, modality, labels,
         max_tokens=min(512, max_pos),
         n_layers=int(getattr(text_cfg, "num_hidden_layers", 0) or 0),
         n_heads=int(getattr(text_cfg, "num_attention_heads", 0) or 0),

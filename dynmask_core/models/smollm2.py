@@ -34,8 +34,9 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, ContextManager
+from typing import Any
 
 __all__ = [
     "CACHE_MARKER",
@@ -165,7 +166,7 @@ def _report(progress: ProgressFn | None, stage: str, fraction: float) -> None:
         progress(stage, fraction)
 
 
-def _no_init_weights() -> ContextManager[Any]:
+def _no_init_weights() -> AbstractContextManager[Any]:
     """Return transformers' ``no_init_weights`` context, or a no-op fallback."""
     try:
         from transformers.initialization import no_init_weights

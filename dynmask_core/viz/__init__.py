@@ -14,20 +14,12 @@ from dynmask_core.viz._common import (
     token_axis,
 )
 from dynmask_core.viz.heatmaps import attention_figure, diff_figure, mask_figure
-from dynmask_core.viz.layers import (
-    METRICS,
-    allowed_fraction,
-    attention_entropy,
-    layer_chart,
-    layer_table,
-    mask_patterns,
-)
+from dynmask_core.viz.layers import layer_chart
 from dynmask_core.viz.model_view import model_view_cell, model_view_figure, model_view_note
-from dynmask_core.viz.outputs import next_token_figure, output_figure, sentiment_figure
+from dynmask_core.viz.outputs import next_token_figure, sentiment_figure
 
 __all__ = [
-    "MAX_SIDE", "METRICS", "MODEL_VIEW_SIDE", "PNG_CONFIG", "allowed_fraction", "attention_entropy",
-    "attention_figure", "diff_figure", "layer_chart", "layer_table", "mask_figure", "mask_patterns",
-    "model_view_cell", "model_view_figure", "model_view_note", "next_token_figure", "output_figure", "pool2d",
+    "MAX_SIDE", "MODEL_VIEW_SIDE", "PNG_CONFIG", "attention_figure", "diff_figure", "layer_chart", "mask_figure",
+    "model_view_cell", "model_view_figure", "model_view_note", "next_token_figure", "pool2d",
     "pool_factor", "pooled_axis", "pooling_note", "sentiment_figure", "token_axis",
 ]

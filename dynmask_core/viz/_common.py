@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from dynmask_core._arrays import as_array  # noqa: F401  (re-exported for the figure builders)
+
 #: Largest side of a single heatmap sent to the browser (a 512 x 512 float32 matrix is ~1.8 MB of JSON).
 MAX_SIDE = 512
 #: Largest side of one small multiple in the model view before it is average-pooled.
@@ -20,14 +22,6 @@ PNG_CONFIG: dict[str, Any] = {
     "displaylogo": False,
     "toImageButtonOptions": {"format": "png", "filename": "dynmask", "scale": 2},
 }
-
-
-def as_array(x: Any, dtype: Any = None) -> np.ndarray:
-    """A NumPy array from a tensor (CPU), array or nested list."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
-    return arr.astype(dtype, copy=False) if dtype is not None else arr
 
 
 def token_axis(tokens: Sequence[str]) -> list[str]:

@@ -1,4 +1,6 @@
-"""The model's output before and after masking: class probabilities or the top-5 next tokens."""
+"""The model's output before and after masking: class probabilities or the top-5 next tokens.
+
+Which one a run gets is decided by its task output (:mod:`dynmask_core.analysis.outputs`), not here."""
 
 from __future__ import annotations
 
@@ -68,12 +70,3 @@ def next_token_figure(baseline: Sequence[Mapping[str, Any]], masked: Sequence[Ma
     fig.update_layout(title={"text": title, "x": 0.0}, height=340, font={"size": 14},
                       margin={"l": 10, "r": 10, "t": 80, "b": 10})
     return fig
-
-
-def output_figure(baseline_outputs: Mapping[str, Any], masked_outputs: Mapping[str, Any]) -> go.Figure | None:
-    """The right output chart for a run's outputs (``probs`` -> bars, ``top5`` -> next tokens), or None."""
-    if "probs" in baseline_outputs and "probs" in masked_outputs:
-        return sentiment_figure(baseline_outputs["probs"], masked_outputs["probs"])
-    if "top5" in baseline_outputs and "top5" in masked_outputs:
-        return next_token_figure(baseline_outputs["top5"], masked_outputs["top5"])
-    return None

@@ -68,7 +68,7 @@ def test_redraw_changes_the_dynamic_side_only() -> None:
 
 def test_link_restores_both_sides_with_the_same_numbers(minilm) -> None:
     state = AppState(page="compare", strategy="causal", strategy2="kmeans", params2={"clusters": 4}, seed=99,
-                     layer=3, head=1, text="The cat sat on the mat. Then the dog chased it out of the house.")
+                     layer=3, head=1, input_ref="The cat sat on the mat. Then the dog chased it out of the house.")
     at = open_page(state.to_query_params())
     ok(at)
     assert not at.warning

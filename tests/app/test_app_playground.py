@@ -64,7 +64,7 @@ RECIPES = [
     AppState(strategy="random_dynamic", params={"p": 0.5, "per_head": True}, seed=42, layer=2, head=3),
     AppState(strategy="topk", params={"k": 3}, op="and", strategy2="sliding_window", params2={"radius": 1},
              layers=(0, 1), heads=(2, 5), mode="bias", beta=4.0, layer=1, head=5,
-             text="I expected to hate this film, but honestly it was not bad at all."),
+             input_ref="I expected to hate this film, but honestly it was not bad at all."),
     AppState(strategy="lsh", params={"buckets": 6}, op="or", strategy2="causal", mode="gate", renormalize=False,
              seed=123456),
 ]

@@ -13,7 +13,7 @@ STATES = [
              mode="bias", beta=2.5, seed=7, model_causal=False, layer=2, head=5),
     AppState(strategy="random_dynamic", params={"p": 0.123456789, "per_head": False}, op="or",
              strategy2="prefix_lm", params2={"prefix": 3}, mode="gate", renormalize=False, seed=2**31 - 1),
-    AppState(page="compare", model="org/some-model", text="Ünïcödé & symbols ?=#% \n new line", strategy="lsh",
+    AppState(page="compare", model="org/some-model", input_ref="Ünïcödé & symbols ?=#% \n new line", strategy="lsh",
              params={"buckets": 8}, strategy2="kmeans", params2={"clusters": 5}, seed=0, mode="naive_multiply"),
     AppState(strategy="dynamic_weight", params={"apply": "threshold", "strength": 0.1, "keep": 0.3}),
 ]
@@ -41,7 +41,7 @@ def test_second_strategy_dropped_without_op() -> None:
 
 
 def test_long_text_is_left_out_of_the_url() -> None:
-    state = AppState(text="word " * 300)
+    state = AppState(input_ref="word " * 300)
     assert len(state.text) > MAX_URL_TEXT and not state.text_in_url
     assert "text" not in state.to_query_params()
     back, warnings = AppState.from_query_params(state.to_query_params())

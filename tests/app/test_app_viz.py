@@ -9,8 +9,10 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
+import torch
 
-from dynmask_core import viz
+from dynmask_core import analysis, viz
+from dynmask_core.analysis import Classification, Embedding, NextToken
 
 TOKENS = ["[CLS]", "the", "film", "the", "end", "[SEP]"]
 
@@ -88,25 +90,27 @@ def test_model_view_is_one_small_heatmap(layers: int, heads: int, q: int) -> Non
 
 
 def test_output_figures() -> None:
-    bars = viz.output_figure({"probs": {"neg": 0.2, "pos": 0.8}}, {"probs": {"neg": 0.6, "pos": 0.4}})
-    assert [type(t) for t in bars.data] == [go.Bar, go.Bar] and list(bars.data[1].y) == [0.6, 0.4]
-    top5 = [{"token": f" w{i}", "prob": 0.5 / (i + 1)} for i in range(5)]
-    nxt = viz.output_figure({"top5": top5}, {"top5": top5[::-1]})
+    bars = Classification(torch.tensor([0.2, 0.8]), ("neg", "pos")).figure(
+        Classification(torch.tensor([0.6, 0.4]), ("neg", "pos")))
+    assert [type(t) for t in bars.data] == [go.Bar, go.Bar]
+    assert np.allclose(list(bars.data[1].y), [0.6, 0.4])
+    probs = torch.tensor([0.5 / (i + 1) for i in range(5)] + [0.0] * 3)
+    nxt = NextToken(probs).figure(NextToken(probs.flip(0)))
     assert len(nxt.data) == 2 and all(t.orientation == "h" for t in nxt.data) and len(nxt.data[0].y) == 5
-    assert viz.output_figure({"embedding_dim": 3}, {"embedding_dim": 3}) is None
+    assert Embedding(torch.ones(3)).figure(Embedding(torch.ones(3))) is None
 
 
 def test_layer_stats_and_chart() -> None:
     uniform = np.full((2, 1, 4, 4), 0.25, dtype=np.float32)
     one_hot = np.zeros((2, 1, 4, 4), dtype=np.float32)
     one_hot[..., 0] = 1.0
-    assert np.allclose(viz.attention_entropy(uniform), np.log(4))
-    assert np.allclose(viz.attention_entropy(one_hot), 0.0)
+    assert np.allclose(analysis.attention_entropy(uniform), np.log(4))
+    assert np.allclose(analysis.attention_entropy(one_hot), 0.0)
     masks = np.zeros((2, 1, 4, 4), dtype=bool)
     masks[0] = True
-    assert list(viz.allowed_fraction(masks)) == [1.0, 0.0]
-    assert viz.mask_patterns(masks) == 2 and viz.mask_patterns(np.ones((3, 4, 5, 5), bool)) == 1
-    table = viz.layer_table({"A": (uniform, masks), "B": (one_hot, ~masks)})
+    assert list(analysis.allowed_fraction(masks)) == [1.0, 0.0]
+    assert analysis.mask_patterns(masks) == 2 and analysis.mask_patterns(np.ones((3, 4, 5, 5), bool)) == 1
+    table = analysis.layer_table({"A": (uniform, masks), "B": (one_hot, ~masks)})
     assert set(table.columns) == {"run", "layer", "metric", "value"} and len(table) == 8
     chart = viz.layer_chart(table, "entropy", colors={"A": "#111111", "B": "#222222"})
     assert isinstance(chart, alt.Chart)

@@ -30,8 +30,9 @@ def test_cli_lists_every_strategy_with_kind_and_params():
     rows = {r["id"]: r for r in json.loads(out.stdout)}
     assert {"none", "causal", "sliding_window", "topk", "random_static", "random_dynamic"} <= set(rows)
     assert rows["sliding_window"]["kind"] == "static" and rows["topk"]["kind"] == "dynamic"
-    assert rows["sliding_window"]["params"][0] == {"name": "radius", "type": "int", "default": 2, "min": 0,
-                                                   "max": 512, "choices": [], "help": rows["sliding_window"]["params"][0]["help"]}
+    radius = rows["sliding_window"]["params"][0]
+    assert radius == {"name": "radius", "type": "int", "default": 2, "min": 0, "max": 512, "choices": [],
+                      "help": radius["help"]}
 
 
 def test_cli_run_writes_the_documented_files(tmp_path):
@@ -156,3 +157,17 @@ def test_max_tokens_is_capped_at_the_model_limit(minilm):
     assert len(x.tokens) == 512 and x.truncated
     short = encode_text(minilm, "hi there.", max_tokens=1)  # cannot go below the special tokens
     assert short.truncated == (len(short.tokens) < short.n_tokens_before)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", "nan"], "--seed must be a whole number"),
+    (["--max-tokens", "many"], "--max-tokens takes a whole number"),
+    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    ([], "required: --text"),
+])
+def test_cli_option_errors_are_exactly_one_line(tmp_path, args, message):
+    """Options argparse itself checks print one line too, not the usage block."""
+    base = ["run", "--out", str(tmp_path / "o")] + ([] if args == [] else ["--text", "hello"])
+    out = _cli(*base, *args)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines

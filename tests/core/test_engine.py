@@ -35,8 +35,10 @@ FAMILIES = {
     "bert": (tiny.tiny_bert, lambda: {"input_ids": _ids(9)}),
     "gpt2": (tiny.tiny_gpt2, lambda: {"input_ids": _ids(9)}),
     "llama_gqa": (tiny.tiny_llama_gqa, lambda: {"input_ids": _ids(9)}),
-    "vit": (tiny.tiny_vit, lambda: {"pixel_values": torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))}),
-    "wav2vec2": (tiny.tiny_wav2vec2, lambda: {"input_values": torch.randn(1, 800, generator=torch.Generator().manual_seed(2))}),
+    "vit": (tiny.tiny_vit,
+            lambda: {"pixel_values": torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))}),
+    "wav2vec2": (tiny.tiny_wav2vec2,
+                 lambda: {"input_values": torch.randn(1, 800, generator=torch.Generator().manual_seed(2))}),
 }
 
 
@@ -97,7 +99,8 @@ def test_padding_survives_every_strategy(strategy, mode):
     ids = _ids(10, b=1)
     mask = torch.ones_like(ids)
     mask[:, 7:] = 0  # three padding keys
-    cap = forward(model, {"input_ids": ids, "attention_mask": mask}, MaskPlan.of(strategy, mode=mode, seed=3).resolved())
+    plan = MaskPlan.of(strategy, mode=mode, seed=3).resolved()
+    cap = forward(model, {"input_ids": ids, "attention_mask": mask}, plan)
     assert not cap.masks[..., 7:].any()
     assert torch.all(cap.attention[..., 7:] == 0)
 

@@ -21,8 +21,6 @@ from dynmask_core.masks import (
     masked_softmax,
     strategies,
 )
-
-
 from tests.core.grids import assert_grid, causal_allowed, grid  # noqa: E402,F401
 
 

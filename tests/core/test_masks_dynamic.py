@@ -11,8 +11,6 @@ import pytest
 import torch
 
 from dynmask_core.masks import MaskContext, get_strategy
-
-
 from tests.core.grids import assert_grid, causal_allowed, grid  # noqa: E402,F401
 
 

@@ -28,7 +28,6 @@ from dynmask_core.masks import (
     sliding_window,
     strided,
 )
-
 from tests.core.grids import assert_grid, grid  # noqa: E402
 
 LENGTHS = (1, 7, 129)

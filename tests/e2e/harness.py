@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +81,8 @@ def app_server(timeout: float = 90.0, log_path: Path | None = None) -> Iterator[
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=15)
             except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
+                with suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 proc.wait(timeout=5)
         log.close()
 
@@ -142,10 +140,8 @@ def wait_idle(page: Any, timeout: float = 120.0, since: int | None = None, settl
     commit the final elements (they appear ~50 ms after the state flips to notRunning).
     """
     if since is not None:
-        try:
+        with suppress(Exception):  # no rerun started: nothing to wait for but the idle state
             page.wait_for_function("n => window.__dmRuns > n", arg=since, timeout=10_000)
-        except Exception:  # noqa: BLE001 - no rerun started: nothing to wait for but the idle state
-            pass
     else:
         page.wait_for_timeout(settle_ms)
     page.wait_for_selector(IDLE, timeout=timeout * 1000)

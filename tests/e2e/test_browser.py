@@ -72,7 +72,8 @@ def test_run_shows_heatmaps(app_url, page, screenshot):
     numbers = output_numbers(page)
     assert "KL(baseline ‖ masked)" in numbers
     qp = query(page)
-    assert qp["text"] == SENTENCE and qp["s"] == "sliding_window" and qp["model"] == "minilm"
+    assert qp["v"] == "2" and qp["input"] == "text" and qp["ref"] == SENTENCE
+    assert qp["s"] == "sliding_window" and qp["model"] == "minilm"
     # The other heatmap tabs: each draws its chart once shown (output + mask + attention + diff + model view).
     for tab in ("Attention weights", "Masked − baseline", "Model view (all layers x heads)"):
         page.get_by_role("tab", name=tab, exact=True).click()
@@ -164,3 +165,24 @@ def test_unknown_model_is_an_error_not_a_crash(app_url, page, screenshot):
     assert wait_charts(page, 2) >= 2
     no_exception(page)
     assert query(page)["model"] == "minilm"
+
+
+def test_link_values_never_render_as_links_or_images(app_url, page, screenshot):
+    """A link may carry anything: echoed in messages, it shows as text, never as a live link or a remote image."""
+    from urllib.parse import urlencode
+
+    hostile = {"v": "2", "s": "[click](https://evil.example/x)", "model": "![img](https://evil.example/p.png)",
+               "layers": ",".join(map(str, range(4096))), **{f"p.k{i}": "1" for i in range(300)},
+               "mode": "https://evil.example/y", "seed": ":red[www.evil.example] $x^2$"}
+    open_app(page, app_url + "/?" + urlencode(hostile))
+    no_exception(page)
+    alerts = page.get_by_test_id("stAlert")
+    alerts.first.wait_for()
+    assert 1 <= alerts.count() <= 6, alerts.count()  # summarised, not one box per bad key
+    assert alerts.locator("a").count() == 0 and alerts.locator("img").count() == 0
+    assert page.locator("img[src*='evil.example']").count() == 0
+    assert page.locator(".katex").count() == 0  # no math rendered from the link either
+    text = " ".join(alerts.all_inner_texts()).replace("\u2060", "")  # word joiners break autolinks, unseen
+    assert "[click](https://evil.example/x)" in text and "![img](https://evil.example/p.png)" in text
+    assert all(len(t) < 800 for t in alerts.all_inner_texts())
+    screenshot(page, "hostile-link")

@@ -1,8 +1,12 @@
-"""Example inputs offered in the text picker (short, and one long enough for the 128+ token views)."""
+"""Bundled sample inputs, by id: the examples offered in the app's picker and the default input of a recipe.
+
+Text samples are short sentences (and one long enough for the 128+ token views). Image and audio samples come with
+the image and audio adapters' bundled inputs.
+"""
 
 from __future__ import annotations
 
-EXAMPLES: dict[str, str] = {
+TEXT_EXAMPLES: dict[str, str] = {
     "Sentiment: a clear positive review": "The film was surprisingly good, and the acting was great.",
     "Sentiment: negation far from its word": "I expected to hate this film, but honestly it was not bad at all.",
     "Sentiment: a clear negative review": "The service was slow, the food was cold, and nobody apologised.",
@@ -19,4 +23,4 @@ EXAMPLES: dict[str, str] = {
         "pattern that was actually used, and measure how much the prediction changed."
     ),
 }
-DEFAULT_TEXT = next(iter(EXAMPLES.values()))
+DEFAULT_TEXT = next(iter(TEXT_EXAMPLES.values()))

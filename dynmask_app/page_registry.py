@@ -1,0 +1,82 @@
+"""Every page of the app, declared once: id, file, titles, the runs it shows (sides), its default recipe, its views.
+
+Adding a page touches this list and the page's own file (a few lines calling :func:`dynmask_app.page.render_page`).
+Navigation, links (``page=``), session namespaces and defaults all read from here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One page.
+
+    Attributes:
+        id: The ``page=`` value in links.
+        file: Script path, relative to the repository root.
+        ns: Prefix of the page's keys in ``st.session_state``.
+        nav: Label in the navigation; icon: its emoji.
+        tab: Short name for the browser tab; title: the page heading; caption: one line under it.
+        sides: The runs it shows: ``("main",)`` (one recipe, optionally two strategies joined) or ``("a", "b")``.
+        defaults: Recipe fields that differ from the recipe's own defaults when a link says nothing.
+        views: ``"module:function"`` drawing the results, called as ``views(state, *results)``.
+        empty: What to do before the first Run (markdown).
+    """
+
+    id: str
+    file: str
+    ns: str
+    nav: str
+    icon: str
+    tab: str
+    title: str
+    caption: str
+    sides: tuple[str, ...]
+    views: str
+    empty: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def view_function(self) -> Callable[..., None]:
+        """The views callable (imported on first use: views import Streamlit and the recipe)."""
+        module, _, name = self.views.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+PAGES: dict[str, PageSpec] = {p.id: p for p in (
+    PageSpec(
+        id="playground", file="app.py", ns="pg", nav="Playground", icon="🎛️", tab="Playground",
+        title="Attention masks, inside a real model",
+        caption="Pick a text, a model and a mask strategy, then press Run. The model runs with and without your "
+                "mask; everything you see is what the model actually used.",
+        sides=("main",), views="dynmask_app.views:result_views",
+        defaults={"strategy": "sliding_window", "op": "none", "strategy2": "none"},
+        empty="**Start here.** In the sidebar: 1. type a sentence or pick an example, 2. choose a model, "
+              "3. choose a mask strategy and its parameters (optionally combine two), 4. press **Run**.\n\n"
+              "The model then runs twice, without and with your mask, and you see the mask it actually applied, "
+              "the attention weights, how they changed, and how much the prediction moved. "
+              "Every setting goes into the page address: copy it to share the exact run.",
+    ),
+    PageSpec(
+        id="compare", file="pages/1_Compare.py", ns="cmp", nav="Compare two strategies", icon="⚖️", tab="Compare",
+        title="Compare two strategies",
+        caption="Same text, same model, two masks. A static mask depends only on sizes; a dynamic one on the input, "
+                "the scores or a seed.",
+        sides=("a", "b"), views="dynmask_app.compare_views:compare_views",
+        defaults={"strategy": "sliding_window", "op": "none", "strategy2": "random_dynamic"},
+        empty="**Nothing to compare yet.** In the sidebar: type or pick a text, choose strategy A and strategy B, "
+              "then press **Run**. Both run on the same input, drawn on the same colour scales, with their "
+              "difference and per-layer numbers. For a dynamic strategy, **Re-draw** draws a new seed: watch "
+              "the dynamic pattern change while the static one stays put.",
+    ),
+)}
+DEFAULT_PAGE = "playground"
+
+
+def page(page_id: str) -> PageSpec:
+    """The page declared with ``page_id`` (KeyError for an unknown id; links are checked before)."""
+    return PAGES[page_id]

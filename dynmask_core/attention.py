@@ -1,0 +1,228 @@
+"""The dynmask attention function, its registration with transformers, and the per-run context.
+
+One attention function (``"dynmask"``) and its mask builder are registered with transformers. The function reads
+the current run's plan from a :class:`contextvars.ContextVar`, never from module globals: Streamlit serves many
+sessions from threads of one process, and two threads running different plans on one shared model each get exactly
+what they would get alone. Outside an :func:`applied` block it behaves like transformers' eager attention.
+
+:func:`applied` is independent of ``torch.inference_mode``: gradients flow through a masked model (attribution),
+and a hard-blocked key gets exactly zero gradient through the attention that blocked it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+from transformers import AttentionInterface
+from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+from dynmask_core.masks import ApplyOptions, ComposedMask, MaskContext, MaskOut, masked_softmax
+from dynmask_core.masks.plan import IDENTITY_PLAN, MaskPlan
+
+ATTN_IMPLEMENTATION = "dynmask"
+SUPPORTED_FAMILIES_MESSAGE = (
+    "dynmask needs a model whose attention goes through transformers' attention interface, e.g. BERT, RoBERTa, "
+    "DistilBERT, ELECTRA, ModernBERT, GPT-2, Llama/SmolLM2, Mistral, Qwen2, Gemma3, T5, BART, ViT, DeiT, DINOv2, "
+    "BEiT, Swin, CLIP, Wav2Vec2, HuBERT, AST, Whisper. Not supported: DeBERTa, BigBird, Longformer, Reformer, "
+    "WavLM, SwinV2, GPT-Neo/J, Bloom, Falcon, XLNet."
+)
+
+
+@dataclass
+class RunContext:
+    """The per-run state the attention function reads and writes: the plan, and what it captured.
+
+    One lives for the duration of an :func:`applied` block, in a :class:`contextvars.ContextVar`.
+    """
+
+    plan: MaskPlan
+    mask: ComposedMask
+    capture: bool
+    names: dict[int, str]
+    segment_ids: Tensor | None = None
+    key_padding: Tensor | None = None  # (B, K) bool, True = real token
+    layer_of: dict[int, int] = field(default_factory=dict)
+    masks: list[tuple[Tensor | None, Tensor | None, tuple[int, int, int]]] = field(default_factory=list)
+    attention: list[Tensor] = field(default_factory=list)
+    layer_names: list[str] = field(default_factory=list)
+    static_cache: dict[tuple, MaskOut] = field(default_factory=dict)
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+
+_ACTIVE: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("dynmask_run", default=None)
+
+
+def _model_allowed(module: torch.nn.Module, attention_mask: Tensor | None, q_len: int, k_len: int,
+                   state: RunContext | None, device: torch.device) -> Tensor | None:
+    """The model's own mask as bool ``(B, 1, Q, K)``, or None when everything is allowed."""
+    causal = bool(getattr(module, "is_causal", False))
+    if state is not None and causal and not state.plan.model_causal:
+        if state.key_padding is None:
+            return None
+        return state.key_padding[:, None, None, -k_len:].to(device)
+    if attention_mask is not None:
+        if attention_mask.dtype == torch.bool:
+            return attention_mask
+        return attention_mask > torch.finfo(attention_mask.dtype).min / 2
+    if causal and q_len > 1:
+        q = torch.arange(q_len, device=device).view(-1, 1) + (k_len - q_len)
+        return (torch.arange(k_len, device=device).view(1, -1) <= q).view(1, 1, q_len, k_len)
+    return None
+
+
+def _strategy_mask(state: RunContext, layer: int, scores: Tensor, query: Tensor,
+                   key: Tensor, model_allowed: Tensor | None) -> MaskOut | None:
+    """The strategy's mask for this layer (heads outside the plan left free), or None when it adds nothing."""
+    plan = state.plan
+    if state.mask.is_identity or (plan.layers is not None and layer not in plan.layers):
+        return None
+    b, h, q_len, k_len = scores.shape
+    cache_key = (q_len, k_len, h, model_allowed is None)
+    out = state.static_cache.get(cache_key) if state.mask.kind == "static" else None
+    if out is None:
+        ctx = MaskContext(
+            q_len=q_len, k_len=k_len, n_heads=h, layer=layer, seed=int(plan.seed or 0),
+            allowed=model_allowed, scores=scores, query=query, key=key,
+            segment_ids=state.segment_ids, q_offset=k_len - q_len, run_state=state.scratch,
+        )
+        out = state.mask.materialize(ctx)
+        if state.mask.kind == "static" and not state.mask.uses_scores:
+            state.static_cache[cache_key] = out
+    if plan.heads is None:
+        return out
+    selected = torch.zeros(h, dtype=torch.bool, device=scores.device)
+    selected[[i for i in plan.heads if i < h]] = True
+    selected = selected.view(1, h, 1, 1)
+    bias = None if out.bias is None else out.bias * selected
+    return MaskOut(out.allowed | ~selected, bias)
+
+
+def dynmask_attention(module: torch.nn.Module, query: Tensor, key: Tensor, value: Tensor,
+                      attention_mask: Tensor | None, scaling: float | None = None, dropout: float = 0.0,
+                      **kwargs: Any) -> tuple[Tensor, Tensor]:
+    """Attention with the current run's mask plan applied; registered as ``attn_implementation="dynmask"``.
+
+    Args:
+        module: The attention module calling us.
+        query: ``(B, H, Q, D)``.
+        key: ``(B, Hkv, K, D)`` (Hkv < H for grouped-query attention).
+        value: ``(B, Hkv, K, D)``.
+        attention_mask: Additive float ``(B, 1, Q, K)`` from transformers' mask builder, or None.
+        scaling: Score scale (1/sqrt(D) when None).
+        dropout: Attention dropout probability (training only).
+
+    Returns:
+        Output ``(B, Q, H, D)`` and weights ``(B, H, Q, K)``.
+    """
+    state = _ACTIVE.get()
+    b, h, q_len, d = query.shape
+    if key.shape[1] != h:  # grouped-query attention: repeat K/V heads
+        key = key.repeat_interleave(h // key.shape[1], dim=1)
+        value = value.repeat_interleave(h // value.shape[1], dim=1)
+    k_len = key.shape[-2]
+    if attention_mask is not None:
+        attention_mask = attention_mask[:, :, :, :k_len]
+    scale = d**-0.5 if scaling is None else scaling
+    scores = torch.matmul(query, key.transpose(2, 3)) * scale  # (B, H, Q, K)
+    allowed = _model_allowed(module, attention_mask, q_len, k_len, state, query.device)
+    additive = attention_mask is not None and attention_mask.dtype != torch.bool
+    if additive and not (state is not None and getattr(module, "is_causal", False) and not state.plan.model_causal):
+        scores_in = scores + attention_mask
+    else:
+        scores_in = scores
+
+    strategy = None
+    layer = 0
+    if state is not None:
+        layer = state.layer_of.setdefault(id(module), len(state.layer_of))
+        if layer == 0:  # a new forward pass begins: per-pass scratch (e.g. pruned tokens) starts afresh
+            state.scratch.clear()
+        strategy = _strategy_mask(state, layer, scores, query, key, allowed)
+
+    if strategy is None and allowed is None:
+        probs = torch.softmax(scores_in, dim=-1, dtype=torch.float32)
+    else:
+        model_allowed = allowed if allowed is not None else torch.ones(
+            1, 1, q_len, k_len, dtype=torch.bool, device=query.device)
+        probs = masked_softmax(
+            scores_in.float(), model_allowed,
+            None if strategy is None else strategy.allowed,
+            None if strategy is None else strategy.bias,
+            state.plan.apply if state is not None else ApplyOptions(),
+        )
+    probs = probs.to(value.dtype)
+    if dropout and module.training:
+        probs = torch.nn.functional.dropout(probs, p=dropout)
+    out = torch.matmul(probs, value).transpose(1, 2).contiguous()
+
+    if state is not None and state.capture and layer == len(state.attention):
+        # keep references only; the (H, Q, K) masks are assembled once, after the pass
+        state.masks.append((allowed[0] if allowed is not None else None,
+                            strategy.allowed[0] if strategy is not None else None, (h, q_len, k_len)))
+        state.attention.append(probs[0].detach())
+        state.layer_names.append(state.names.get(id(module), f"layer{layer}"))
+    return out, probs
+
+
+AttentionInterface.register(ATTN_IMPLEMENTATION, dynmask_attention)
+AttentionMaskInterface.register(ATTN_IMPLEMENTATION, eager_mask)
+
+
+@contextmanager
+def applied(model: torch.nn.Module, plan: MaskPlan = IDENTITY_PLAN, *, capture: bool = False,
+            segment_ids: Tensor | None = None, key_padding: Tensor | None = None) -> Iterator[RunContext]:
+    """Applies ``plan`` inside every attention layer of ``model`` for the code run inside the block.
+
+    Any forward works inside: with or without gradients, one pass or many (Captum). Nothing global changes: the
+    plan lives in this thread's context only.
+
+    Args:
+        model: A transformers model whose attention is ``"dynmask"`` (see :func:`dynmask_core.engine.attach`).
+        plan: A *resolved* plan (see :meth:`MaskPlan.resolved`).
+        capture: Record masks and attention weights of the first pass (batch item 0).
+        segment_ids: ``(K,)`` segment of each position, for the ``document`` strategy.
+        key_padding: ``(B, K)`` bool, True = real token; needed when a causal LM is let see the future.
+
+    Yields:
+        The :class:`RunContext`; after the block, ``ctx.layer_of`` tells whether any attention layer ran.
+    """
+    state = RunContext(plan=plan, mask=plan.mask(), capture=capture, names=attention_names(model),
+                       segment_ids=segment_ids, key_padding=key_padding)
+    token = _ACTIVE.set(state)
+    try:
+        yield state
+    finally:
+        _ACTIVE.reset(token)
+
+
+def attention_names(model: torch.nn.Module) -> dict[int, str]:
+    """id(module) -> qualified name, for modules that look like attention layers (computed once per model)."""
+    names = model.__dict__.get("_dynmask_attention_names")
+    if names is None:
+        names = {id(m): n for n, m in model.named_modules() if "attention" in type(m).__name__.lower()}
+        model.__dict__["_dynmask_attention_names"] = names
+    return names
+
+
+@functools.cache
+def takes_custom_attention(model_cls: type) -> bool:
+    """Whether a transformers model class routes its attention through the attention interface.
+
+    The class flag ``_supports_attention_backend`` says so for most families; some that do route through it
+    (Wav2Vec2, HuBERT) leave the flag off, so the modeling module's use of ``ALL_ATTENTION_FUNCTIONS`` counts too.
+    Families that compute attention their own way (DeBERTa, BigBird, Longformer, ...) have neither.
+    """
+    if getattr(model_cls, "_supports_attention_backend", False):
+        return True
+    try:
+        return "ALL_ATTENTION_FUNCTIONS" in inspect.getsource(inspect.getmodule(model_cls))
+    except (OSError, TypeError):  # no source to read: trust the flag
+        return False

@@ -1,0 +1,64 @@
+"""Audio input: the model's own feature extractor, one label per frame (its start time)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from dynmask_core.modalities.base import Geometry, Modality, Prepared, register_modality
+
+MAX_SECONDS = 30.0  # longer clips are cut
+
+
+@dataclass(frozen=True)
+class AudioSource:
+    """A mono waveform ``(N,)`` float in [-1, 1] and its sampling rate in Hz."""
+
+    waveform: Any
+    sampling_rate: int
+    kind: str = field(default="audio", init=False)
+
+
+def prepare_audio(loaded: Any, source: AudioSource) -> Prepared:
+    """Turns a waveform into the model's input with frame times for the views.
+
+    Raises:
+        ValueError: no feature extractor, a wrong sampling rate, or an empty / non-finite waveform.
+    """
+    extractor = loaded.processor
+    if extractor is None:
+        raise ValueError(f"{loaded.id} has no feature extractor: it does not take audio input.")
+    wave = np.asarray(source.waveform, dtype=np.float32)
+    if wave.ndim == 2:  # (N, channels) -> mono
+        wave = wave.mean(axis=1)
+    if wave.ndim != 1 or wave.size == 0 or not np.isfinite(wave).all():
+        raise ValueError("the audio must be a non-empty mono waveform of finite numbers")
+    rate = int(getattr(extractor, "sampling_rate", source.sampling_rate))
+    if int(source.sampling_rate) != rate:
+        raise ValueError(f"{loaded.id} expects audio at {rate} Hz, got {source.sampling_rate} Hz: resample it first")
+    n_before = wave.size
+    wave = wave[: int(MAX_SECONDS * rate)]
+    features = extractor(wave, sampling_rate=rate, return_tensors="pt")
+    inputs = {k: v.to(loaded.device) for k, v in features.items() if k in ("input_values", "input_features")}
+    frames = _frames(loaded.model, wave.size)
+    seconds = wave.size / rate / max(1, frames)
+    labels = [f"{i * seconds:.2f}s" for i in range(frames)]
+    return Prepared("audio", inputs, labels, None, Geometry(seconds_per_frame=seconds),
+                    truncated=wave.size < n_before, n_before=frames)
+
+
+register_modality(Modality("audio", prepare_audio, ("input_values", "input_features"), "AutoFeatureExtractor"))
+
+
+def _frames(model: Any, n_samples: int) -> int:
+    """Frames the model's feature encoder makes from ``n_samples`` (convolution arithmetic, no forward pass)."""
+    lengths = getattr(model, "_get_feat_extract_output_lengths", None)
+    if lengths is None:
+        base = getattr(model, getattr(model, "base_model_prefix", ""), None)
+        lengths = getattr(base, "_get_feat_extract_output_lengths", None)
+    if lengths is None:
+        raise ValueError(f"{type(model).__name__} does not say how many frames its encoder makes")
+    return int(lengths(torch.tensor(n_samples)))

@@ -1,0 +1,75 @@
+"""Image input: the model's own image processor, one label per position (prefix tokens, then patches row by row)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dynmask_core.modalities.base import Geometry, Modality, Prepared, register_modality
+
+_PREFIX_TOKENS = ("cls_token", "distillation_token", "register_tokens")
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """An image: a PIL image or an ``(H, W, C)`` uint8 array (RGB)."""
+
+    image: Any
+    kind: str = field(default="image", init=False)
+
+
+def prepare_image(loaded: Any, source: ImageSource) -> Prepared:
+    """Turns an image into ``pixel_values`` with the patch grid the views need.
+
+    Raises:
+        ValueError: no image processor, or an image that is not a picture (wrong shape, empty).
+    """
+    processor = loaded.processor
+    if processor is None:
+        raise ValueError(f"{loaded.id} has no image processor: it does not take image input.")
+    image = _rgb(source.image)
+    pixels = processor(images=image, return_tensors="pt")["pixel_values"].to(loaded.device)
+    rows, cols = patch_grid(loaded.model, pixels.shape[-2:])
+    prefix = prefix_tokens(loaded.model)
+    labels = ["CLS", "DIST", *(f"REG{i}" for i in range(max(0, prefix - 2)))][:prefix]
+    labels += [f"r{r}c{c}" for r in range(rows) for c in range(cols)]
+    return Prepared("image", {"pixel_values": pixels}, labels, None, Geometry(grid=(rows, cols), prefix=prefix),
+                    n_before=len(labels))
+
+
+register_modality(Modality("image", prepare_image, ("pixel_values",), "AutoImageProcessor"))
+
+
+def _rgb(image: Any) -> Any:
+    """A PIL image or ``(H, W[, C])`` array as an RGB array ``(H, W, 3)`` uint8."""
+    if hasattr(image, "convert"):  # PIL
+        image = np.asarray(image.convert("RGB"))
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4) or min(arr.shape[:2]) < 1:
+        raise ValueError(f"an image must be (height, width, channels) with 1, 3 or 4 channels, got {arr.shape}")
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    return arr[..., :3]
+
+
+def patch_grid(model: Any, size: Any) -> tuple[int, int]:
+    """``(rows, cols)`` of patches for an input of ``size`` = (H, W) pixels."""
+    cfg = getattr(model, "config", None)
+    patch = getattr(cfg, "patch_size", 16)
+    ph, pw = (patch, patch) if isinstance(patch, int) else tuple(patch)
+    return int(size[0]) // ph, int(size[1]) // pw
+
+
+def prefix_tokens(model: Any) -> int:
+    """How many tokens (CLS, distillation, registers) the embeddings put before the patches."""
+    emb = getattr(getattr(model, getattr(model, "base_model_prefix", ""), model), "embeddings", None)
+    count = 0
+    for name in _PREFIX_TOKENS:
+        value = getattr(emb, name, None)
+        if value is not None:
+            count += int(value.shape[1]) if value.dim() == 3 else 1
+    return count

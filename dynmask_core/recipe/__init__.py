@@ -1,0 +1,12 @@
+"""The recipe: one declaration per field, from which the link codec, the CLI arguments and the widgets are made;
+and the one policy owner that turns a recipe and a loaded model into runnable plans."""
+
+from dynmask_core.recipe.fields import MAX_INDEX, Field, declare, parse_indices, specs
+from dynmask_core.recipe.policy import Resolved, fit_to_model, resolve, with_seed
+from dynmask_core.recipe.recipe import COMPOSE_OPS, MAX_URL_TEXT, UPLOAD_PREFIX, Params, Recipe
+from dynmask_core.recipe.url import VERSION, decode_query, encode_query
+
+__all__ = [
+    "COMPOSE_OPS", "MAX_INDEX", "MAX_URL_TEXT", "UPLOAD_PREFIX", "VERSION", "Field", "Params", "Recipe", "Resolved",
+    "declare", "decode_query", "encode_query", "fit_to_model", "parse_indices", "resolve", "specs", "with_seed",
+]

@@ -1,0 +1,106 @@
+"""The recipe on the command line: one argparse option per declared field, and the recipe read back.
+
+Flags come from the declarations (``--model``, ``--text``, ``--strategy``, ``--param``, ``--op``, ``--strategy2``,
+``--param2``, ``--layers``, ``--heads``, ``--mode``, ``--beta``, ``--no-renormalize``, ``--seed``, ``--see-future``),
+plus one shorthand: ``--compose OP:ID[:NAME=VALUE,...]`` sets ``--op``, ``--strategy2`` and ``--param2`` at once.
+Values are parsed by the same :class:`~dynmask_core.recipe.Field` as a link's, so they mean the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from dynmask_core.recipe.recipe import COMPOSE_OPS, Recipe
+from dynmask_core.recipe.url import spec_value
+
+COMPOSE_FLAG = "--compose"
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser, cls: type[Recipe] = Recipe) -> None:
+    """Adds one option per field that declares a CLI flag (values are parsed later, by the field)."""
+    for spec in cls.fields_spec():
+        if spec.cli is None:
+            continue
+        flags = (spec.cli, *spec.cli_aliases)
+        if spec.type == "bool" and spec.cli_value is not None:
+            parser.add_argument(*flags, dest=spec.name, action="store_const", const=spec.cli_value, default=None,
+                                help=spec.help)
+        elif spec.type == "params":
+            parser.add_argument(*flags, dest=spec.name, action="append", metavar="NAME=VALUE", help=spec.help)
+        else:
+            metavar = "|".join(spec.choices) if spec.choices else None
+            default = spec.default_on_cli
+            shown_default = "" if default in (None, (), "") or spec.cli_required else f" (default {default})"
+            parser.add_argument(*flags, dest=spec.name, default=None, metavar=metavar,
+                                required=spec.cli_required, help=spec.help + shown_default)
+    parser.add_argument(COMPOSE_FLAG, metavar="OP:ID[:NAME=VALUE,...]",
+                        help="shorthand for --op, --strategy2 and --param2, e.g. and:causal or or:prefix_lm:prefix=3")
+
+
+def recipe_from_args(args: argparse.Namespace, cls: type[Recipe] = Recipe) -> Recipe:
+    """The recipe the parsed options describe; options not given take the field's command-line default.
+
+    Raises:
+        ValueError: a one-line message naming the flag and what it allows.
+    """
+    values: dict[str, Any] = {}
+    for spec in cls.fields_spec():
+        if spec.cli is None:
+            continue
+        raw = getattr(args, spec.name, None)
+        if spec.type == "params":
+            values[spec.name] = parse_params(raw, spec.cli)
+        elif raw is None:
+            values[spec.name] = spec.default_on_cli
+        elif spec.type == "bool" and spec.cli_value is not None:
+            values[spec.name] = raw
+        else:
+            values[spec.name] = spec.parse(raw, spec.cli)
+    compose = getattr(args, "compose", None)
+    if compose:
+        if getattr(args, "op", None) or getattr(args, "strategy2", None) or getattr(args, "params2", None):
+            raise ValueError(f"{COMPOSE_FLAG} is a shorthand for --op/--strategy2/--param2: give one or the other")
+        values["op"], values["strategy2"], values["params2"] = parse_compose(compose)
+    return cls(**values)
+
+
+def parse_params(items: Sequence[str] | None, flag: str = "--param") -> dict[str, str]:
+    """``["radius=2", "causal=true"]`` (or ``"radius=2,causal=true"``) -> {"radius": "2", "causal": "true"}."""
+    params: dict[str, str] = {}
+    for item in items or ():
+        for piece in item.split(","):
+            name, sep, value = piece.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"{flag} takes name=value (e.g. radius=2), got {piece!r}")
+            params[name.strip()] = value.strip()
+    return params
+
+
+def parse_compose(text: str) -> tuple[str, str, dict[str, str]]:
+    """``"or:prefix_lm:prefix=3"`` -> ("or", "prefix_lm", {"prefix": "3"})."""
+    op, _, rest = text.partition(":")
+    sid, _, ptext = rest.partition(":")
+    if op not in COMPOSE_OPS[1:] or not sid:
+        raise ValueError(f"{COMPOSE_FLAG} takes and:ID or or:ID[:name=value,...] (e.g. and:causal), got {text!r}")
+    return op, sid, parse_params([ptext], COMPOSE_FLAG) if ptext else {}
+
+
+def recipe_to_args(recipe: Recipe) -> list[str]:
+    """The command line that gives back ``recipe`` (the fields the CLI knows), for the app's "as a command" box."""
+    out: list[str] = []
+    for spec in type(recipe).fields_spec():
+        if spec.cli is None:
+            continue
+        value = getattr(recipe, spec.name)
+        if spec.type == "params":
+            out += [x for k, v in value for x in (spec.cli, f"{k}={spec_value(v)}")]
+        elif spec.type == "bool" and spec.cli_value is not None:
+            if value == spec.cli_value:
+                out.append(spec.cli)
+        elif value in ((), None) or (spec.name == "strategy2" and recipe.op == "none"):
+            continue  # all layers/heads, no seed, no second strategy: the defaults say it
+        else:
+            out += [spec.cli, spec.encode(value)]
+    return out

@@ -1,0 +1,202 @@
+"""How one recipe field is declared: type, default, range or choices, URL key, CLI flag, widget and help text.
+
+Every field of :class:`~dynmask_core.recipe.Recipe` is declared once, with :func:`declare`, in the dataclass
+itself. The URL codec, the command-line arguments and the app's widgets are generated from these declarations;
+nothing mirrors them by hand. Parsing a string (from a link or a command line) and checking a Python value both live
+here, so a value means the same wherever it comes from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dynmask_core.messages import names_list, shown  # noqa: F401  (re-exported)
+
+MAX_INDEX = 4095  # no model here has more layers or heads
+
+_SAME = object()  # cli_default: the same as the recipe's default
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """The declaration of one recipe field.
+
+    Attributes:
+        name: Attribute of the recipe (filled in from the dataclass).
+        type: ``str``, ``choice``, ``int``, ``float``, ``bool``, ``seed`` (int or None), ``indices`` (a set of
+            layer/head numbers), ``strategy`` (a registry id) or ``params`` (the parameters of a strategy field).
+        default: Value when nothing is given.
+        label: Human name (widget label, messages).
+        help: One line for tooltips and ``--help``.
+        url: Query-string key (for ``params``: the key prefix, ``p`` gives ``p.radius``); None = not in links.
+        cli: Command-line flag; None = not on the command line.
+        cli_default: Default on the command line when it differs from the recipe's (a script's neutral choice).
+        cli_value: For a ``bool`` flag: the value a bare flag sets (``--see-future`` sets ``model_causal`` False).
+        cli_aliases: More flags for the same field.
+        cli_required: The command line must give it.
+        widget: How the app draws it: ``select``, ``radio``, ``number``, ``toggle``, ``toggle_not`` (a toggle
+            showing the opposite value), ``indices``, ``text``, ``model``, ``strategy``, ``params``; None = not a
+            widget (set by the page or a view).
+        key: The widget's key in the app's session state (after the page prefix).
+        group: Where the widget sits: ``""`` (the recipe) or ``"where"`` (the "where and how" section).
+        choice_labels: Display names of choices (a ``select``/``radio``).
+        choice_help: One line under the widget for each choice.
+        min: Smallest value (int/float/seed); max: largest.
+        choices: Allowed values (choice).
+        of: For ``params``: the strategy field whose parameters these are; for ``indices``: the model fact that
+            bounds them (``n_layers``, ``n_heads``).
+        when: ``(field, value)``: the field matters only when that other field has that value (``beta`` in bias
+            mode); widgets are shown only then.
+    """
+
+    name: str = ""
+    type: str = "str"
+    default: Any = None
+    label: str = ""
+    help: str = ""
+    url: str | None = None
+    cli: str | None = None
+    cli_default: Any = _SAME
+    cli_value: Any = None
+    cli_aliases: tuple[str, ...] = ()
+    cli_required: bool = False
+    widget: str | None = None
+    key: str = ""
+    group: str = ""
+    choice_labels: Mapping[str, str] | None = None
+    choice_help: Mapping[Any, str] | None = None
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    of: str | None = None
+    when: tuple[str, Any] | None = None
+
+    # ------------------------------------------------------------------------------------------------ values
+
+    def check(self, value: Any, what: str | None = None) -> Any:
+        """A Python value made canonical (``indices`` sorted and unique, numbers typed), or ValueError.
+
+        ``what`` names the value in messages (a flag like ``--seed``; default the field's name).
+        """
+        name = what or self.name
+        if self.type == "indices":
+            out = tuple(sorted({int(v) for v in (value or ())}))
+            if any(not 0 <= v <= MAX_INDEX for v in out):
+                raise ValueError(f"{name} must be indices between 0 and {MAX_INDEX}, got {shown(list(out))}")
+            return out
+        if self.type == "seed" and value is None:
+            return None
+        if self.type in ("int", "seed", "float"):
+            return self._number(value, self.type != "float", name)
+        if self.type == "bool":
+            if isinstance(value, bool):
+                return value
+            raise ValueError(f"{name} must be true or false, got {shown(value)}")
+        if self.type == "choice" and value not in self.choices:
+            raise ValueError(f"{name} must be one of {', '.join(self.choices)}, got {shown(value)}")
+        if self.type in ("str", "choice", "strategy"):
+            return str(value)
+        return value
+
+    def _number(self, value: Any, integer: bool, name: str) -> Any:
+        kind = "a whole number" if integer else "a number"
+        if isinstance(value, bool):
+            raise ValueError(f"{name} must be {kind}, got {shown(value)}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            number = math.nan
+        if integer and math.isfinite(number) and number != int(number):
+            number = math.nan
+        if not math.isfinite(number) or not (self.min <= number <= self.max):
+            raise ValueError(f"{name} must be {kind} between {_fmt(self.min)} and {_fmt(self.max)}, "
+                             f"got {shown(value)}")
+        return int(number) if integer else float(number)
+
+    def parse(self, text: str, what: str | None = None) -> Any:
+        """A value from a link or command-line string, or ValueError saying what is allowed.
+
+        ``what`` names the value in messages (a flag like ``--seed``; default the field's name).
+        """
+        name = what or self.name
+        text = str(text)
+        if self.type == "indices":
+            return self.check(parse_indices(text, name), name)
+        if self.type == "seed" and text.strip().lower() in ("", "none"):
+            return None
+        if self.type in ("int", "seed"):
+            try:
+                return self.check(int(text.strip()), name)
+            except ValueError:
+                raise ValueError(f"{name} must be a whole number between {_fmt(self.min)} and "
+                                 f"{_fmt(self.max)}, got {shown(text)}") from None
+        if self.type == "bool":
+            low = text.strip().lower()
+            if low in _TRUE | _FALSE:
+                return low in _TRUE
+            raise ValueError(f"{name} must be true or false, got {shown(text)}")
+        return self.check(text, name)
+
+    def encode(self, value: Any) -> str:
+        """The value as a link string (``parse(encode(v)) == v``)."""
+        if self.type == "indices":
+            return ",".join(map(str, value))
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, float):
+            return repr(value)
+        return "" if value is None else str(value)
+
+    @property
+    def default_on_cli(self) -> Any:
+        """The command line's default for this field."""
+        return self.default if self.cli_default is _SAME else self.cli_default
+
+
+def declare(default: Any = None, **spec: Any) -> Any:
+    """A dataclass field carrying its :class:`Field` declaration (``name`` is filled in from the attribute)."""
+    return dataclasses.field(default=default, metadata={"spec": Field(default=default, **spec)})
+
+
+def specs(cls: type) -> tuple[Field, ...]:
+    """The declarations of a recipe dataclass, in field order."""
+    return tuple(dataclasses.replace(f.metadata["spec"], name=f.name, key=f.metadata["spec"].key or f.name)
+                 for f in dataclasses.fields(cls) if "spec" in f.metadata)
+
+
+def parse_indices(text: str, what: str = "indices") -> tuple[int, ...]:
+    """``"0,2,4-6"`` -> (0, 2, 4, 5, 6); ``""`` or ``"all"`` -> () (every layer/head).
+
+    Raises:
+        ValueError: naming the flag and the allowed form.
+    """
+    text = (text or "").strip()
+    if text.lower() in ("", "all"):
+        return ()
+    out: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            a, b = (int(lo), int(hi)) if sep else (int(part), int(part))
+        except ValueError:
+            raise ValueError(f"{what} takes indices like 0,2 or 0-3 (or 'all'), got {shown(text)}") from None
+        if sep and (b < a or b > MAX_INDEX):
+            raise ValueError(f"{what} ranges go from low to high, at most {MAX_INDEX}, got {shown(part)}")
+        if not (0 <= a <= MAX_INDEX and 0 <= b <= MAX_INDEX):
+            raise ValueError(f"{what} indices must be between 0 and {MAX_INDEX}, got {shown(part)}")
+        out.extend(range(a, b + 1))
+    return tuple(sorted(set(out)))
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float) and x.is_integer():
+        return str(int(x))
+    return str(x)

@@ -1,0 +1,231 @@
+"""The recipe: everything that defines a run and its view, as ONE frozen dataclass whose fields declare themselves.
+
+The same recipe comes from a link (:mod:`dynmask_core.recipe.url`), from the command line
+(:mod:`dynmask_core.recipe.cli_args`) or from the app's widgets, and :func:`dynmask_core.recipe.resolve` turns it
+into a runnable plan for a loaded model. Construction validates and normalises (raises ``ValueError``).
+
+Sides: a page shows one run (``main``: ``strategy`` joined with ``strategy2`` by ``op``) or two (``a`` =
+``strategy``, ``b`` = ``strategy2``, the Compare page). Which sides a page has is the app's page registry's to say:
+a subclass overrides :meth:`Recipe.sides`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from dynmask_core.masks import MODES, ApplyOptions, ComposedMask, MaskPlan, MaskSpec, get_strategy
+from dynmask_core.masks.plan import MAX_SEED
+from dynmask_core.modalities import KINDS, TextSource
+from dynmask_core.models.loader import DEFAULT_MODEL
+from dynmask_core.recipe.fields import MAX_INDEX, Field, declare, shown, specs
+from dynmask_core.samples import DEFAULT_TEXT
+
+MAX_URL_TEXT = 1000  # longer text is not put in the link
+UPLOAD_PREFIX = "upload:"  # input_ref of an uploaded file: its content hash, which a link cannot carry
+COMPOSE_OPS = ("none", "and", "or")
+OP_LABELS = {"none": "no second strategy", "and": "AND: both must allow", "or": "OR: either may allow"}
+Params = tuple[tuple[str, Any], ...]
+_PAGE_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A run and its view. Each field declares its URL key, CLI flag, widget, range and help (see :class:`Field`)."""
+
+    page: str = declare("playground", label="Page", url="page", help="which page shows the recipe")
+    input_kind: str = declare(
+        "text", type="choice", choices=KINDS, label="Input kind", url="input", cli="--input",
+        help="what the input is: text (image and audio inputs come with their adapters' samples and uploads)")
+    input_ref: str = declare(
+        DEFAULT_TEXT, label="Text", url="ref", cli="--text", cli_aliases=("--ref",), cli_required=True,
+        widget="text", key="text",
+        help="the input: the text itself (or a bundled sample id; an upload's hash cannot be linked)")
+    model: str = declare(
+        DEFAULT_MODEL, label="Model", url="model", cli="--model", widget="model",
+        help="bundled id (minilm, smollm2), Hugging Face id or local folder")
+    strategy: str = declare(
+        "sliding_window", type="strategy", label="Mask strategy", url="s", cli="--strategy", cli_default="none",
+        widget="strategy", key="s1", help="strategy id (see `python -m dynmask_core strategies`)")
+    params: Params = declare(
+        (), type="params", of="strategy", label="Parameters", url="p", cli="--param", widget="params", key="p1",
+        help="strategy parameter NAME=VALUE (repeatable)")
+    op: str = declare(
+        "none", type="choice", choices=COMPOSE_OPS, label="Combine with a second strategy", url="op", cli="--op",
+        widget="radio", key="op", choice_labels=OP_LABELS,
+        help="join a second strategy: and = both must allow, or = either may allow")
+    strategy2: str = declare(
+        "none", type="strategy", label="Second strategy", url="s2", cli="--strategy2", widget="strategy", key="s2",
+        help="the second strategy (joined by --op; the right-hand one on the Compare page)")
+    params2: Params = declare(
+        (), type="params", of="strategy2", label="Parameters", url="p2", cli="--param2", widget="params", key="p2",
+        help="parameter of the second strategy NAME=VALUE (repeatable)")
+    layers: tuple[int, ...] = declare(
+        (), type="indices", label="Layers", url="layers", cli="--layers", widget="indices", of="n_layers",
+        group="where",
+        help="layers to mask, e.g. 0,2 or 0-3 (default all)")
+    heads: tuple[int, ...] = declare(
+        (), type="indices", label="Heads", url="heads", cli="--heads", widget="indices", of="n_heads", group="where",
+        help="heads to mask, e.g. 0-3 (default all)")
+    mode: str = declare(
+        "hard", type="choice", choices=tuple(MODES), label="Apply mode", url="mode", cli="--mode", widget="select",
+        group="where", choice_help=MODES,
+        help="how the mask meets the scores: " + " | ".join(MODES))
+    beta: float = declare(
+        8.0, type="float", min=0.0, max=1e4, label="beta (penalty on blocked keys)", url="beta", cli="--beta",
+        widget="number", when=("mode", "bias"), group="where", help="penalty for blocked keys in bias mode")
+    renormalize: bool = declare(
+        True, type="bool", label="renormalise rows to sum to 1", url="renorm", cli="--no-renormalize",
+        cli_value=False, widget="toggle", key="renorm", when=("mode", "gate"), group="where",
+        help="gate mode: rescale rows to sum to 1")
+    seed: int | None = declare(
+        None, type="seed", min=0, max=MAX_SEED, label="Seed (random strategies)", url="seed", cli="--seed",
+        widget="number", group="where", help="seed for dynamic strategies (default: a fresh one, recorded and shared)")
+    model_causal: bool = declare(
+        True, type="bool", label="Let the causal LM see the future", url="causal", cli="--see-future",
+        cli_value=False, widget="toggle_not", key="see_future", of="causal", group="where",
+        choice_help={True: "On: the model's causal mask is removed, so tokens also attend to later tokens.",
+                     False: "Off: the model keeps its causal mask (each token sees only itself and earlier tokens)."},
+        help="turn a causal LM's own causal mask off (it may then attend to later tokens; it was never trained "
+             "like that; padding stays)")
+    layer: int = declare(0, type="int", min=0, max=MAX_INDEX, label="Layer", url="layer",
+                         help="the layer shown in the single-head views")
+    head: int = declare(0, type="int", min=0, max=MAX_INDEX, label="Head", url="head",
+                        help="the head shown in the single-head views")
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        for spec in specs(type(self)):
+            if spec.type != "params":
+                set_(self, spec.name, spec.check(getattr(self, spec.name)))
+        self.check_page()
+        if not self.model.strip():
+            raise ValueError("model must not be empty")
+        set_(self, "model", self.model.strip())
+        get_strategy(self.strategy)
+        if "main" in self.sides() and self.op == "none":  # a single run with no second strategy
+            set_(self, "strategy2", "none")
+            set_(self, "params2", ())
+        for spec in specs(type(self)):
+            if spec.type == "params":
+                strategy = getattr(self, spec.of)
+                resolved = get_strategy(strategy).resolve(dict(getattr(self, spec.name)))
+                set_(self, spec.name, tuple(sorted(resolved.items())))
+
+    # ------------------------------------------------------------------------------------------------ hooks
+
+    @classmethod
+    def fields_spec(cls) -> tuple[Field, ...]:
+        """Every field's declaration, in order."""
+        return specs(cls)
+
+    @classmethod
+    def spec(cls, name: str) -> Field:
+        """One field's declaration."""
+        return next(s for s in specs(cls) if s.name == name)
+
+    @classmethod
+    def default(cls, page: str = "playground") -> Recipe:
+        """The recipe a page opens with when the link says nothing (the app's page registry overrides it)."""
+        return cls(page=page)
+
+    @classmethod
+    def known_pages(cls) -> tuple[str, ...] | None:
+        """Page ids a link may name (None = any id; the app's page registry knows them)."""
+        return None
+
+    def sides(self) -> tuple[str, ...]:
+        """The runs this recipe's page shows: ``("main",)`` or ``("a", "b")``."""
+        return ("main",)
+
+    def check_page(self) -> None:
+        """Raises ValueError for a page id that is not known."""
+        pages = self.known_pages()
+        if (pages is not None and self.page not in pages) or (pages is None and not _PAGE_ID.match(self.page)):
+            raise ValueError(f"page must be one of {', '.join(pages or ('playground',))}, got {shown(self.page)}")
+
+    # ------------------------------------------------------------------------------------------------ input
+
+    @property
+    def text(self) -> str:
+        """The text of a text input ("" for other kinds)."""
+        return self.input_ref if self.input_kind == "text" else ""
+
+    @property
+    def is_upload(self) -> bool:
+        """Whether the input is an uploaded file (named by its hash, which no link can carry)."""
+        return self.input_ref.startswith(UPLOAD_PREFIX)
+
+    @property
+    def input_in_url(self) -> bool:
+        """False when the input cannot ride in the link (long text, an upload)."""
+        return not self.is_upload and len(self.input_ref) <= MAX_URL_TEXT
+
+    text_in_url = input_in_url  # the name the text pages use
+
+    def source(self) -> TextSource:
+        """What to hand to :func:`~dynmask_core.modalities.encode`.
+
+        Raises:
+            ValueError: an input kind this build cannot fetch from a recipe yet.
+        """
+        if self.input_kind == "text":
+            return TextSource(self.input_ref)
+        raise ValueError(f"{self.input_kind} input from a link or the command line is not in this build yet: "
+                         "only text is. Open the link with a text input.")
+
+    # ------------------------------------------------------------------------------------------------ masks
+
+    def terms(self, side: str = "main") -> tuple[MaskSpec, ...]:
+        """Mask terms: ``main`` = the strategy with its composition; ``a``/``b`` = the Compare page sides."""
+        if side == "a":
+            return (MaskSpec(self.strategy, dict(self.params)),)
+        if side == "b":
+            return (MaskSpec(self.strategy2, dict(self.params2)),)
+        terms = [MaskSpec(self.strategy, dict(self.params))]
+        if self.op != "none":
+            terms.append(MaskSpec(self.strategy2, dict(self.params2), self.op))  # type: ignore[arg-type]
+        return tuple(terms)
+
+    def uses_seed(self, side: str | None = None) -> bool:
+        """Whether the recipe (or one side) has a random part that the seed drives."""
+        return any(ComposedMask(self.terms(s)).uses_seed for s in ((side,) if side else self.sides()))
+
+    def plan(self, side: str = "main") -> MaskPlan:
+        """The engine plan of one side. The seed is the recipe's; with none set, a side without randomness gets 0
+        (so equal recipes share one result) and one with randomness None (:func:`~dynmask_core.recipe.resolve`
+        draws it for the whole recipe first)."""
+        seed = self.seed if self.seed is not None or self.uses_seed(side) else 0
+        return MaskPlan(
+            terms=self.terms(side), layers=self.layers or None, heads=self.heads or None,
+            apply=ApplyOptions(self.mode, self.beta, self.renormalize), seed=seed, model_causal=self.model_causal,
+        )
+
+    def label(self, side: str = "main") -> str:
+        """``sliding_window(radius=3) & causal``-style name."""
+        return ComposedMask(self.terms(side)).label()
+
+    def with_view(self, layer: int, head: int) -> Recipe:
+        """A copy showing another layer/head."""
+        return replace(self, layer=int(layer), head=int(head))
+
+    # ------------------------------------------------------------------------------------------------ links
+
+    def to_query_params(self) -> dict[str, str]:
+        """The recipe as URL query parameters (format ``v=2``, strings only)."""
+        from dynmask_core.recipe.url import encode_query
+
+        return encode_query(self)
+
+    @classmethod
+    def from_query_params(cls, qp: Mapping[str, Any], page: str | None = None) -> tuple[Recipe, list[str]]:
+        """Reads a recipe from a link (``v=1`` or ``v=2``). Never raises: bad values become warnings and defaults."""
+        from dynmask_core.recipe.url import decode_query
+
+        return decode_query(cls, qp, page)
+
+    def values(self) -> dict[str, Any]:
+        """Field name -> value."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}

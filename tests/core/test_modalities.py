@@ -1,0 +1,99 @@
+"""The prepared-input protocol: one ``encode`` for text, images and audio, safe when sessions share a model."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+import transformers as tf
+
+from dynmask_core import MaskPlan, encode, load, run
+from dynmask_core.modalities import AudioSource, ImageSource, TextSource
+
+
+@pytest.fixture(scope="module")
+def tiny_vit_folder(tmp_path_factory) -> str:
+    """A tiny ViT image classifier with its image processor, saved like a Hub checkpoint."""
+    folder = tmp_path_factory.mktemp("vit")
+    torch.manual_seed(0)
+    cfg = tf.ViTConfig(image_size=32, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=2,
+                       num_attention_heads=4, intermediate_size=37, id2label={0: "circle", 1: "square"},
+                       label2id={"circle": 0, "square": 1}, architectures=["ViTForImageClassification"])
+    tf.ViTForImageClassification(cfg).save_pretrained(folder)
+    tf.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def tiny_w2v2_folder(tmp_path_factory) -> str:
+    """A tiny Wav2Vec2 audio classifier with its feature extractor."""
+    folder = tmp_path_factory.mktemp("w2v2")
+    torch.manual_seed(0)
+    cfg = tf.Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                            conv_dim=(8, 8), conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=16,
+                            num_conv_pos_embedding_groups=2, vocab_size=10, num_labels=3,
+                            architectures=["Wav2Vec2ForSequenceClassification"])
+    tf.Wav2Vec2ForSequenceClassification(cfg).save_pretrained(folder)
+    tf.Wav2Vec2FeatureExtractor(sampling_rate=16000).save_pretrained(folder)
+    return str(folder)
+
+
+def test_text_goes_through_encode(minilm) -> None:
+    prepared = encode(minilm, "The cat sat. The dog ran.")
+    assert prepared.kind == "text" and prepared.labels[0] == "[CLS]" and prepared.segment_ids.max() == 1
+    assert encode(minilm, TextSource("word " * 40, max_tokens=8)).truncated
+
+
+def test_a_text_model_asked_for_an_image_says_so(minilm) -> None:
+    with pytest.raises(ValueError, match="minilm is a text model: it cannot take image input"):
+        encode(minilm, ImageSource(np.zeros((8, 8, 3), np.uint8)))
+
+
+def test_image_input_carries_its_patch_grid(tiny_vit_folder) -> None:
+    loaded = load(tiny_vit_folder, device="cpu")
+    assert (loaded.modality, loaded.task, loaded.labels) == ("image", "classifier", ("circle", "square"))
+    picture = (np.arange(40 * 50 * 3) % 251).astype(np.uint8).reshape(40, 50, 3)  # resized to 32 x 32
+    prepared = encode(loaded, ImageSource(picture))
+    assert prepared.geometry.grid == (4, 4) and prepared.geometry.prefix == 1
+    assert prepared.labels[:2] == ["CLS", "r0c0"] and prepared.labels[-1] == "r3c3"
+    result = run(loaded, prepared, MaskPlan.of("sliding_window", {"radius": 1}))
+    assert result.kind == "image" and result.masks.shape == (2, 4, 17, 17)
+    assert set(result.outputs["probs"]) == {"circle", "square"} and result.metrics["kl"] >= 0
+    with pytest.raises(ValueError, match="height, width, channels"):
+        encode(loaded, ImageSource(np.zeros((4,), np.uint8)))
+    with pytest.raises(ValueError, match="image model: it cannot take text input"):
+        encode(loaded, "hello")
+
+
+def test_audio_input_carries_seconds_per_frame(tiny_w2v2_folder) -> None:
+    loaded = load(tiny_w2v2_folder, device="cpu")
+    assert (loaded.modality, loaded.task) == ("audio", "classifier")
+    t = np.arange(8000) / 16000
+    prepared = encode(loaded, AudioSource(np.sin(2 * np.pi * 440 * t).astype(np.float32), 16000))
+    frames = len(prepared.labels)
+    assert frames == (((8000 - 10) // 5 + 1) - 8) // 4 + 1  # the two convolutions' arithmetic
+    assert prepared.geometry.seconds_per_frame == pytest.approx(0.5 / frames)
+    result = run(loaded, prepared, MaskPlan.of("causal"))
+    assert result.kind == "audio" and result.masks.shape[-1] == frames
+    with pytest.raises(ValueError, match="expects audio at 16000 Hz"):
+        encode(loaded, AudioSource(np.zeros(800, np.float32), 8000))
+    with pytest.raises(ValueError, match="non-empty mono waveform"):
+        encode(loaded, AudioSource(np.array([np.nan], np.float32), 16000))
+
+
+def test_concurrent_encoding_equals_encoding_alone(minilm) -> None:
+    """The tokenizer is shared by every session and keeps truncation state between calls: encoding must be safe
+    when threads encode short and over-long texts at once (before the fix some calls returned other ids)."""
+    texts = ["The film was good.", "word " * 700, "Another short one, with a comma.", "long text " * 400]
+    alone = {t: encode(minilm, t) for t in texts}
+
+    def check(i: int) -> bool:
+        t = texts[i % len(texts)]
+        got, want = encode(minilm, t), alone[t]
+        return torch.equal(got.inputs["input_ids"], want.inputs["input_ids"]) and got.truncated == want.truncated
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(check, range(400)))
+    assert all(outcomes), f"{outcomes.count(False)} of 400 concurrent encodings differed from encoding alone"
