@@ -94,6 +94,10 @@ def _editor(page: str, ns: str) -> None:
     if not clicked:
         return
     model_id = values["model"]
+    if values.get("input_kind", "text") != "text" and not values.get("input_ref"):
+        messages.error(f"Upload a {'picture' if values['input_kind'] == 'image' else 'recording'} first, "
+                       "or pick a bundled sample.")
+        return
     if st.session_state.get(f"{ns}.failed", {}).pop(model_id, None) is not None:
         facts = _model_facts(ns, model_id, model_box)  # one more try; on failure the error shows, nothing changes
         if facts is None or facts.get("model") != model_id:

@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from dynmask_app import inputs
 from dynmask_app.result_cache import ResultCache, budget_from_env
 from dynmask_app.state import AppState
 from dynmask_core import MaskPlan, RunResult, encode, load, run
@@ -88,6 +89,6 @@ def run_recipe(state: AppState, plan: MaskPlan) -> RunResult:
     """
     def compute() -> RunResult:
         loaded = _load_model(state.model)
-        return run(loaded, encode(loaded, state.source()), plan)
+        return run(loaded, encode(loaded, inputs.source_of(state)), plan)
 
     return result_cache().get_or_compute(recipe_key(state, plan), compute)

@@ -7,12 +7,19 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dynmask_app import downloads, explain, session
+from dynmask_app import audio_views, downloads, explain, image_views, session
 from dynmask_app.state import AppState
 from dynmask_core import viz
 from dynmask_core.analysis import mask_patterns
 
 CHART_CONFIG = viz.PNG_CONFIG
+
+#: Views drawn on the input itself, first among the tabs, per input kind: (title, draw(state, result, layer, head, ns)).
+_INPUT_TABS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "image": (("On the image", image_views.image_tab),
+              ("Rollout", lambda state, result, layer, head, ns: image_views.rollout_tab(state, result, ns))),
+    "audio": (("On the sound", audio_views.audio_tab), ("Rollout", audio_views.audio_rollout_tab)),
+}
 
 
 def show_figure(fig: Any, name: str, key: str | None = None) -> None:
@@ -85,8 +92,13 @@ def single_head_views(state: AppState, result: Any, n_patterns: int) -> None:
     q = len(result.tokens)
     note = viz.pooling_note(q, viz.pool_factor(q, viz.MAX_SIDE))
     figs["model_view"] = viz.model_view_figure(result.attention, highlight=(layer, head))
-    tab_mask, tab_attn, tab_diff, tab_model, tab_dl = st.tabs(
-        ["Mask applied", "Attention weights", "Masked − baseline", "Model view (all layers x heads)", "Downloads"])
+    extra = _INPUT_TABS.get(result.kind, ())
+    tabs = st.tabs([title for title, _ in extra] + ["Mask applied", "Attention weights", "Masked − baseline",
+                                                   "Model view (all layers x heads)", "Downloads"])
+    for tab, (_, draw) in zip(tabs, extra):
+        with tab:
+            draw(state, result, layer, head, ns)
+    tab_mask, tab_attn, tab_diff, tab_model, tab_dl = tabs[len(extra):]
     with tab_mask:
         st.caption(_mask_caption(result, layer, head, n_patterns))
         show_figure(figs["mask"], f"dynmask-mask-L{layer}-H{head}", key="mask_fig")

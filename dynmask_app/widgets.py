@@ -12,9 +12,10 @@ from typing import Any
 
 import streamlit as st
 
+from dynmask_app import inputs
 from dynmask_app.state import AppState
 from dynmask_core.masks import Param, Strategy, get_strategy, strategies
-from dynmask_core.models import DEFAULT_MODEL, PRESETS
+from dynmask_core.models import DEFAULT_MODEL, PRESETS, default_model
 from dynmask_core.recipe import Field
 from dynmask_core.samples import TEXT_EXAMPLES
 
@@ -83,7 +84,14 @@ def load_widgets(ns: str, state: AppState, force: bool = False) -> None:
     for spec in AppState.fields_spec():
         value = getattr(state, spec.name)
         key = f"{ns}.{spec.key}"
-        if spec.widget == "model":
+        if spec.widget == "input":
+            if state.input_kind == "text":
+                put(key, value)
+            elif not state.is_upload:
+                put(f"{ns}.{state.input_kind}_sample", value)
+                if force:
+                    st.session_state.pop(f"{ns}.{state.input_kind}_origin", None)
+        elif spec.widget == "model":
             custom = value not in PRESETS
             put(key, DEFAULT_MODEL if custom else value)
             put(f"{key}_custom", value if custom else "")
@@ -114,12 +122,23 @@ def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: di
     if spec.when is not None and current.get(spec.when[0]) != spec.when[1]:
         return st.session_state.get(key, spec.default)  # kept, not shown: it does not matter in this mode
     kind = spec.widget
-    if kind == "text":
-        return text_controls(key, label)
+    input_kind = current.get("input_kind", "text")
+    if kind == "input_kind":
+        kinds = inputs.available_kinds()
+        if st.session_state.get(key) not in kinds:
+            st.session_state[key] = "text"
+        if len(kinds) == 1:
+            return "text"
+        fmt = (lambda c: spec.choice_labels.get(c, c)) if spec.choice_labels else str
+        return st.radio(label, kinds, key=key, format_func=fmt, horizontal=True, help=spec.help)
+    if kind == "input":
+        if input_kind == "text":
+            return text_controls(key, "Text")
+        return inputs.media_controls(f"{ns}.{input_kind}", input_kind)
     if kind == "model":
-        return model_controls(key, label)
+        return model_controls(key, label, input_kind)
     if kind == "strategy":
-        return strategy_select(key, label)
+        return strategy_select(key, label, input_kind)
     if kind == "params":
         return strategy_params(ns, spec.key, get_strategy(current[spec.of]))
     if kind == "indices":
@@ -172,18 +191,22 @@ def text_controls(key: str, label: str = "Text") -> str:
     return st.text_area(label, key=key, height=110, help="Typed text is kept; picking an example replaces it.")
 
 
-def model_controls(key: str, label: str = "Model") -> str:
-    """Bundled model picker plus a free field for any Hugging Face id or local folder; returns the id."""
-    preset = st.selectbox(label, list(PRESETS), key=key, format_func=lambda m: f"{m}: {PRESETS[m].title}")
+def model_controls(key: str, label: str = "Model", kind: str = "text") -> str:
+    """Bundled model picker (the models for this kind of input) plus a free field for any Hugging Face id or local
+    folder; returns the id."""
+    options = [m for m, p in PRESETS.items() if p.modality == kind] or list(PRESETS)
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default_model(kind) if default_model(kind) in options else options[0]
+    preset = st.selectbox(label, options, key=key, format_func=lambda m: f"{m}: {PRESETS[m].title}")
     custom = st.text_input("...or any Hugging Face id / local folder", key=f"{key}_custom",
                            placeholder="e.g. org/model-name or /path/to/folder",
                            help="Leave empty to use the bundled model above. Offline, only local folders work.")
     return (custom or "").strip() or preset
 
 
-def strategy_select(key: str, label: str) -> str:
-    """Strategy picker (title + kind) with its one-line summary."""
-    ids = strategy_ids()
+def strategy_select(key: str, label: str, kind: str = "text") -> str:
+    """Strategy picker (title + kind) with its one-line summary; only strategies that work on this kind of input."""
+    ids = [sid for sid in strategy_ids() if get_strategy(sid).takes(kind)]
     if st.session_state.get(key) not in ids:
         st.session_state[key] = ids[0]
     sid = st.selectbox(label, ids, key=key, format_func=strategy_label)

@@ -48,6 +48,7 @@ class RunContext:
     capture: bool
     names: dict[int, str]
     segment_ids: Tensor | None = None
+    geometry: Any = None  # the input's Geometry (patch grid, prefix tokens), or None
     key_padding: Tensor | None = None  # (B, K) bool, True = real token
     layer_of: dict[int, int] = field(default_factory=dict)
     masks: list[tuple[Tensor | None, Tensor | None, tuple[int, int, int]]] = field(default_factory=list)
@@ -92,6 +93,7 @@ def _strategy_mask(state: RunContext, layer: int, scores: Tensor, query: Tensor,
             q_len=q_len, k_len=k_len, n_heads=h, layer=layer, seed=int(plan.seed or 0),
             allowed=model_allowed, scores=scores, query=query, key=key,
             segment_ids=state.segment_ids, q_offset=k_len - q_len, run_state=state.scratch,
+            grid=getattr(state.geometry, "grid", None), prefix=int(getattr(state.geometry, "prefix", 0) or 0),
         )
         out = state.mask.materialize(ctx)
         if state.mask.kind == "static" and not state.mask.uses_scores:
@@ -178,7 +180,8 @@ AttentionMaskInterface.register(ATTN_IMPLEMENTATION, eager_mask)
 
 @contextmanager
 def applied(model: torch.nn.Module, plan: MaskPlan = IDENTITY_PLAN, *, capture: bool = False,
-            segment_ids: Tensor | None = None, key_padding: Tensor | None = None) -> Iterator[RunContext]:
+            segment_ids: Tensor | None = None, key_padding: Tensor | None = None,
+            geometry: Any = None) -> Iterator[RunContext]:
     """Applies ``plan`` inside every attention layer of ``model`` for the code run inside the block.
 
     Any forward works inside: with or without gradients, one pass or many (Captum). Nothing global changes: the
@@ -190,12 +193,13 @@ def applied(model: torch.nn.Module, plan: MaskPlan = IDENTITY_PLAN, *, capture: 
         capture: Record masks and attention weights of the first pass (batch item 0).
         segment_ids: ``(K,)`` segment of each position, for the ``document`` strategy.
         key_padding: ``(B, K)`` bool, True = real token; needed when a causal LM is let see the future.
+        geometry: The input's :class:`~dynmask_core.modalities.Geometry` (for the 2-D strategies), or None.
 
     Yields:
         The :class:`RunContext`; after the block, ``ctx.layer_of`` tells whether any attention layer ran.
     """
     state = RunContext(plan=plan, mask=plan.mask(), capture=capture, names=attention_names(model),
-                       segment_ids=segment_ids, key_padding=key_padding)
+                       segment_ids=segment_ids, key_padding=key_padding, geometry=geometry)
     token = _ACTIVE.set(state)
     try:
         yield state

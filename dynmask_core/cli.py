@@ -1,4 +1,4 @@
-"""Command line: ``python -m dynmask_core strategies | run | prepare``.
+"""Command line: ``python -m dynmask_core strategies | models | samples | run | prepare``.
 
 ``run`` walks the same path as the app (recipe -> resolve -> encode -> run) and writes ``run.json``, ``masks.npy``
 (bool (L, H, Q, K)), ``attention.npy`` and ``baseline_attention.npy`` (float32 (L, H, Q, K)). Its recipe options
@@ -47,21 +47,56 @@ def cmd_strategies(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    """Every bundled model with its modality, task, labels, layers and heads (each is loaded to read them)."""
+    from dynmask_core.models import PRESETS, load
+
+    rows = []
+    for preset in PRESETS.values():
+        try:
+            loaded = load(preset.id, device="cpu")
+        except ValueError as err:
+            raise CliError(f"{preset.id}: {err}") from None
+        rows.append({"id": preset.id, "title": preset.title, "modality": loaded.modality, "task": loaded.task,
+                     "labels": list(loaded.labels), "layers": loaded.n_layers, "heads": loaded.n_heads,
+                     "description": preset.description})
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    for r in rows:
+        labels = f", labels: {', '.join(r['labels'])}" if r["labels"] else ""
+        print(f"{r['id']:<15} {r['modality']:<6} {r['task']:<10} {r['layers']} layers x {r['heads']} heads{labels}")
+    return 0
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    """Every bundled sample input, with its id and modality."""
+    from dynmask_core.samples import samples
+
+    rows = [{"id": s.id, "modality": s.modality, "title": s.title, "label": s.label, "origin": s.origin}
+            for s in samples()]
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    width = max(len(r["id"]) for r in rows)
+    for r in rows:
+        print(f"{r['id']:<{width}}  {r['modality']:<6} {r['title']}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from dynmask_core import export
     from dynmask_core.engine import run
     from dynmask_core.modalities import TextSource, encode
     from dynmask_core.models import load
     from dynmask_core.recipe import resolve
-    from dynmask_core.recipe.cli_args import recipe_from_args
+    from dynmask_core.recipe.cli_args import input_from_args, recipe_from_args
 
-    if args.input_ref is not None and not args.input_ref.strip():
-        raise CliError("--text is empty: give a sentence, e.g. --text \"The film was wonderful.\"")
     if args.max_tokens is not None and args.max_tokens < 1:
         raise CliError(f"--max-tokens must be at least 1, got {args.max_tokens}")
     try:
         recipe = recipe_from_args(args)
-        source = recipe.source()
+        _, _, source, record = input_from_args(args)
     except ValueError as err:
         raise CliError(str(err)) from None
     out = Path(args.out)
@@ -83,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run(loaded, encode(loaded, source), resolved.plan)
     except ValueError as err:
         raise CliError(str(err)) from None
-    files = export.write_run(out, result)
+    files = export.write_run(out, result, input_record=record)
     print(f"{result.plan.mask().label()} on {loaded.id} ({len(result.tokens)} tokens, seed {result.seed}): "
           f"{result.baseline_output.describe(result.metrics)}")
     if result.truncated:
@@ -123,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("models", help="list the bundled models (id, modality, task, labels, layers, heads)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("samples", help="list the bundled sample inputs (id, modality)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_samples)
 
     p = sub.add_parser("prepare", help="load the bundled models once (converts SmolLM2's GGUF to a cache)")
     p.add_argument("models", nargs="*", help="bundled ids (default: all)")

@@ -54,7 +54,7 @@ class Capture:
 
 
 def forward(model: torch.nn.Module, inputs: Mapping[str, Tensor], plan: MaskPlan = IDENTITY_PLAN, *,
-            capture: bool = True, segment_ids: Tensor | None = None, call=None) -> Capture:
+            capture: bool = True, segment_ids: Tensor | None = None, geometry: Any = None, call=None) -> Capture:
     """One forward pass of ``model`` with ``plan`` applied inside every attention layer, without gradients.
 
     For gradients, use :func:`~dynmask_core.attention.applied` directly around your own forward.
@@ -65,6 +65,7 @@ def forward(model: torch.nn.Module, inputs: Mapping[str, Tensor], plan: MaskPlan
         plan: A *resolved* plan (see :meth:`MaskPlan.resolved`); the identity plan adds no mask.
         capture: Record masks and attention weights.
         segment_ids: ``(K,)`` segment of each position, for the ``document`` strategy.
+        geometry: The input's patch grid and prefix tokens, for the 2-D strategies.
         call: What to call instead of ``model(**inputs)`` (e.g. a loaded model with its task head); gets ``inputs``.
 
     Returns:
@@ -75,7 +76,7 @@ def forward(model: torch.nn.Module, inputs: Mapping[str, Tensor], plan: MaskPlan
     """
     padding = inputs.get("attention_mask")
     start = time.perf_counter()
-    with torch.inference_mode(), applied(model, plan, capture=capture, segment_ids=segment_ids,
+    with torch.inference_mode(), applied(model, plan, capture=capture, segment_ids=segment_ids, geometry=geometry,
                                          key_padding=None if padding is None else padding.bool()) as ctx:
         outputs = call(inputs) if call is not None else model(**inputs)
     seconds = time.perf_counter() - start
@@ -143,6 +144,7 @@ class RunResult:
         empty_rows: Query rows with nothing allowed (their attention is all 0).
         truncated: Whether the input was cut to fit.
         kind: Input kind (``text``, ``image``, ``audio``).
+        geometry: The input's patch grid / frame duration (:class:`~dynmask_core.modalities.Geometry`), or None.
     """
 
     model_id: str
@@ -160,6 +162,7 @@ class RunResult:
     empty_rows: int = 0
     truncated: bool = False
     kind: str = "text"
+    geometry: Any = None
 
     @property
     def seed(self) -> int:
@@ -176,12 +179,28 @@ class RunResult:
         """JSON-ready summary of the baseline run's output."""
         return self.baseline_output.summary()
 
+    def geometry_dict(self) -> dict[str, Any] | None:
+        """``{"grid": [rows, cols], "cls": bool}`` for images, ``{"frames", "seconds_per_frame"}`` for audio."""
+        g = self.geometry
+        if g is None:
+            return None
+        if self.kind == "audio" and g.seconds_per_frame is not None:
+            frames = g.grid[1] if g.grid is not None else len(self.tokens) - g.prefix
+            out: dict[str, Any] = {"frames": frames, "seconds_per_frame": g.seconds_per_frame}
+            if g.grid is not None:  # AST: frequency x time patches
+                out.update(grid=list(g.grid), cls=g.prefix > 0)
+            return out
+        if g.grid is not None:
+            return {"grid": list(g.grid), "cls": g.prefix > 0, "prefix": g.prefix}
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no big arrays)."""
         layers, heads, q, k = self.attention.shape
         return {
             "model": self.model_id,
             "input_kind": self.kind,
+            "geometry": self.geometry_dict(),
             "tokens": self.tokens,
             "shape": {"layers": layers, "heads": heads, "queries": q, "keys": k},
             "strategy": self.plan.to_dict(),
@@ -209,9 +228,9 @@ def run(loaded: Any, prepared: Any, plan: MaskPlan) -> RunResult:
     start = time.perf_counter()
     plan = plan.resolved()
     _check_indices(plan, loaded)
-    segments = prepared.segment_ids
-    base = forward(loaded.model, prepared.inputs, IDENTITY_PLAN, segment_ids=segments, call=loaded)
-    masked = forward(loaded.model, prepared.inputs, plan, segment_ids=segments, call=loaded)
+    where = {"segment_ids": prepared.segment_ids, "geometry": prepared.geometry, "call": loaded}
+    base = forward(loaded.model, prepared.inputs, IDENTITY_PLAN, **where)
+    masked = forward(loaded.model, prepared.inputs, plan, **where)
     if masked.attention is None or base.attention is None:
         raise ValueError("the model's attention layers have different shapes; this view needs equal layers")
     result = RunResult(
@@ -230,6 +249,7 @@ def run(loaded: Any, prepared: Any, plan: MaskPlan) -> RunResult:
         empty_rows=masked.empty_rows,
         truncated=bool(prepared.truncated),
         kind=prepared.kind,
+        geometry=prepared.geometry,
     )
     result.timings["total_s"] = time.perf_counter() - start
     return result

@@ -134,9 +134,9 @@ def tokens_csv_bytes(tokens: Sequence[str]) -> bytes:
 RUN_FILES = ("run.json", "masks.npy", "attention.npy", "baseline_attention.npy")
 
 
-def write_run(folder: Any, result: Any) -> tuple[str, ...]:
-    """Writes a run to ``folder``: ``run.json`` (the summary, with ``mode``, ``layers`` and ``heads`` at the top
-    level), ``masks.npy`` (bool (L, H, Q, K)), ``attention.npy`` and ``baseline_attention.npy`` (float32).
+def write_run(folder: Any, result: Any, input_record: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """Writes a run to ``folder``: ``run.json`` (the summary, with ``input``, ``mode``, ``layers`` and ``heads`` at
+    the top level), ``masks.npy`` (bool (L, H, Q, K)), ``attention.npy`` and ``baseline_attention.npy`` (float32).
 
     Returns:
         The names of the files written.
@@ -145,6 +145,7 @@ def write_run(folder: Any, result: Any) -> tuple[str, ...]:
 
     out = Path(folder)
     record: dict[str, Any] = result.to_dict()
+    record["input"] = dict(input_record or {"kind": result.kind})
     record["mode"] = result.plan.apply.mode
     record["layers"] = record["strategy"]["layers"]
     record["heads"] = record["strategy"]["heads"]

@@ -1,10 +1,22 @@
-"""Bundled sample inputs, by id: the examples offered in the app's picker and the default input of a recipe.
+"""Bundled sample inputs, by id: shared in links (``input=image&ref=chelsea``) and listed by ``samples [--json]``.
 
-Text samples are short sentences (and one long enough for the 128+ token views). Image and audio samples come with
-the image and audio adapters' bundled inputs.
+Text: short sentences (and one long enough for the 128+ token views) - also the app's example picker. Images: real
+photos that ship with scikit-image, and pictures from the bundled shape model's own domain. Audio: spoken keywords
+from the bundled keyword model's held-out voices.
 """
 
 from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dynmask_core.messages import shown
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 TEXT_EXAMPLES: dict[str, str] = {
     "Sentiment: a clear positive review": "The film was surprisingly good, and the acting was great.",
@@ -24,3 +36,121 @@ TEXT_EXAMPLES: dict[str, str] = {
     ),
 }
 DEFAULT_TEXT = next(iter(TEXT_EXAMPLES.values()))
+
+_PHOTOS = {  # scikit-image's bundled photos: id -> (loader name, title)
+    "chelsea": ("chelsea", "Chelsea the cat (photo, scikit-image)"),
+    "coffee": ("coffee", "A cup of coffee (photo, scikit-image)"),
+    "astronaut": ("astronaut", "Astronaut Eileen Collins (photo, scikit-image)"),
+    "rocket": ("rocket", "A rocket on its launch pad (photo, scikit-image)"),
+    "camera": ("camera", "The cameraman (greyscale photo, scikit-image)"),
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One bundled input.
+
+    Attributes:
+        id: Short stable id (the link's ``ref`` for image and audio inputs).
+        modality: ``text``, ``image`` or ``audio``.
+        title: Human name.
+        origin: Where it comes from.
+        label: The true class, when known.
+        load: Returns the source for :func:`~dynmask_core.modalities.encode`.
+    """
+
+    id: str
+    modality: str
+    title: str
+    origin: str
+    load: Callable[[], Any]
+    label: str | None = None
+
+    def source(self) -> Any:
+        """The source, ready for ``encode``."""
+        return self.load()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
+
+
+def _text(text: str) -> Callable[[], Any]:
+    def load() -> Any:
+        from dynmask_core.modalities import TextSource
+
+        return TextSource(text)
+
+    return load
+
+
+def _photo(name: str) -> Callable[[], Any]:
+    def load() -> Any:
+        import skimage.data
+
+        from dynmask_core.modalities import ImageSource
+
+        return ImageSource(getattr(skimage.data, name)())
+
+    return load
+
+
+def _image_file(path: Path) -> Callable[[], Any]:
+    def load() -> Any:
+        from dynmask_core.modalities import ImageSource
+        from dynmask_core.modalities.files import read_image
+
+        return ImageSource(read_image(path.read_bytes(), path.name))
+
+    return load
+
+
+def _audio_file(path: Path) -> Callable[[], Any]:
+    def load() -> Any:
+        from dynmask_core.modalities import AudioSource
+        from dynmask_core.modalities.files import read_audio
+
+        wave, rate = read_audio(path.read_bytes(), path.name)
+        return AudioSource(wave, rate)
+
+    return load
+
+
+def _from_folder(folder: Path, modality: str, origin: str) -> list[Sample]:
+    """Samples listed in ``folder/samples.json`` (``[{"id", "file", "title", "label"}]``), when the folder exists."""
+    index = folder / "samples.json"
+    if not index.is_file():
+        return []
+    make = _image_file if modality == "image" else _audio_file
+    return [Sample(row["id"], modality, row["title"], origin, make(folder / row["file"]), row.get("label"))
+            for row in json.loads(index.read_text("utf-8"))]
+
+
+def _all() -> dict[str, Sample]:
+    items = [Sample(f"text-{_slug(title)}", "text", title, "written for dynmask", _text(text))
+             for title, text in TEXT_EXAMPLES.items()]
+    items += [Sample(sid, "image", title, "scikit-image", _photo(name)) for sid, (name, title) in _PHOTOS.items()]
+    items += _from_folder(ASSETS / "samples" / "shapes", "image", "drawn by scripts/train_shapes_vit.py")
+    items += _from_folder(ASSETS / "samples" / "keywords", "audio", "spoken by espeak-ng (scripts/make_keywords.py)")
+    return {s.id: s for s in items}
+
+
+SAMPLES: dict[str, Sample] = _all()
+
+
+def samples(modality: str | None = None) -> list[Sample]:
+    """Every bundled sample (of one modality), in a stable order."""
+    return [s for s in SAMPLES.values() if modality is None or s.modality == modality]
+
+
+def get_sample(sample_id: str, modality: str | None = None) -> Sample:
+    """Looks a sample up by id.
+
+    Raises:
+        ValueError: an unknown id (or one of another modality), listing the known ids.
+    """
+    sample = SAMPLES.get(sample_id)
+    if sample is None or (modality is not None and sample.modality != modality):
+        known = ", ".join(s.id for s in samples(modality))
+        raise ValueError(f"unknown {modality + ' ' if modality else ''}sample {shown(sample_id)}; known: {known}")
+    return sample

@@ -122,8 +122,14 @@ class Classification(TaskOutput):
         """Probability of one class."""
         return float(self.probs[self.names.index(label)])
 
+    def top(self, n: int = 5) -> list[dict[str, Any]]:
+        """The ``n`` most probable classes: ``[{"label", "prob"}]``."""
+        values, ids = self.probs.detach().topk(min(n, int(self.probs.numel())))
+        return [{"label": self.names[int(i)], "prob": float(v)} for v, i in zip(values, ids)]
+
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"probs": dict(zip(self.names, self.probs.detach().tolist())), "top1": self.top1}
+        out: dict[str, Any] = {"probs": dict(zip(self.names, self.probs.detach().tolist())), "top1": self.top1,
+                               "top5": self.top(5)}
         if self.embedding is not None:
             out["embedding_dim"] = int(self.embedding.numel())
         return out

@@ -119,6 +119,8 @@ class MaskContext:
         segment_ids: ``(K,)`` long, segment (sentence/document) of each key position, or None.
         q_offset: Position of query 0 among the keys (K - Q when a cache holds earlier keys).
         run_state: Scratch space that lives for one forward pass (e.g. tokens pruned in earlier layers).
+        grid: ``(rows, cols)`` of image patches, or None (text, audio frames).
+        prefix: Positions before the first patch (CLS, distillation tokens).
     """
 
     q_len: int
@@ -133,6 +135,8 @@ class MaskContext:
     segment_ids: Tensor | None = None
     q_offset: int = 0
     run_state: dict[str, Any] = field(default_factory=dict)
+    grid: tuple[int, int] | None = None
+    prefix: int = 0
 
     @property
     def device(self) -> torch.device:
@@ -182,6 +186,7 @@ class Strategy:
             in an ``and`` composition, inside the keys those allow).
         uses_seed: True when the run seed changes the mask.
         note: Extra caveat shown in the UI (e.g. how a paper's idea was adapted).
+        inputs: The input kinds it works on (None = every kind); the 2-D strategies need an image's patch grid.
     """
 
     id: str
@@ -195,6 +200,11 @@ class Strategy:
     uses_scores: bool = False
     uses_seed: bool = False
     note: str = ""
+    inputs: tuple[str, ...] | None = None
+
+    def takes(self, kind: str) -> bool:
+        """Whether the strategy works on inputs of ``kind`` (``text``, ``image``, ``audio``)."""
+        return self.inputs is None or kind in self.inputs
 
     def resolve(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Validated parameters: defaults filled in, strings coerced, unknown names rejected.

@@ -44,6 +44,7 @@ N_RANDOM = Param("n_random", "int", 1, "random key blocks per query block", 0, 1
 BIGBIRD_SEED = Param("seed", "int", 0, "fixes the random blocks once (same for every input)", 0, 2**31 - 1)
 BLOCK_P = Param("p", "float", 0.3, "probability that an entry is blocked (the diagonal is always kept)", 0.0, 1.0)
 PATTERN_SEED = Param("seed", "int", 0, "the fixed seed the pattern was drawn from", 0, 2**31 - 1)
+NEIGHBOURS = Param("radius", "int", 1, "patches within this many rows and columns are visible", 0, 64)
 ALIBI_SCALE = Param("scale", "float", 1.0, "multiplies the per-head slopes m_h = 2^(-8h/H)", 0.0, 16.0)
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -218,6 +219,57 @@ def bigbird(block: int = BLOCK.default, n_global: int = N_GLOBAL.default, n_rand
     return named(mask, f"bigbird_b{block}_g{n_global}_r{n_random}_s{seed}")
 
 
+def _cell(idx: Tensor, cols: int, prefix: int) -> tuple[Tensor, Tensor, Tensor]:
+    """(is a patch, row, column) of token positions on a patch grid with ``prefix`` tokens (CLS) in front."""
+    patch = idx - prefix
+    return patch >= 0, torch.div(patch, cols, rounding_mode="floor"), torch.remainder(patch, cols)
+
+
+def neighborhood2d(radius: int = NEIGHBOURS.default, rows: int = 4, cols: int = 4, prefix: int = 1) -> MaskMod:
+    """Neighbourhood attention on the patch grid: patch (r, c) sees patches with |r - r'| <= radius and
+    |c - c'| <= radius (a square window); prefix tokens (CLS) see and are seen by everyone.
+
+    Tokens: ``prefix`` first, then the ``rows x cols`` patches row by row. A 2 x 2 grid after CLS, radius 0:
+
+    >>> from dynmask_core.masks.base import dense, draw
+    >>> print(draw(dense(neighborhood2d(0, 2, 2, 1), 5, 5)))
+    ■■■■■
+    ■■□□□
+    ■□■□□
+    ■□□■□
+    ■□□□■
+    """
+
+    def mask(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+        qp, qr, qc = _cell(q_idx, cols, prefix)
+        kp, kr, kc = _cell(kv_idx, cols, prefix)
+        near = ((qr - kr).abs() <= radius) & ((qc - kc).abs() <= radius)
+        return ~qp | ~kp | near
+
+    return named(mask, f"neighborhood2d_r{radius}_{rows}x{cols}")
+
+
+def axial(rows: int = 4, cols: int = 4, prefix: int = 1) -> MaskMod:
+    """Axial attention on the patch grid: patch (r, c) sees the patches of row r and of column c; prefix tokens (CLS)
+    see and are seen by everyone. A 2 x 2 grid after CLS:
+
+    >>> from dynmask_core.masks.base import dense, draw
+    >>> print(draw(dense(axial(2, 2, 1), 5, 5)))
+    ■■■■■
+    ■■■■□
+    ■■■□■
+    ■■□■■
+    ■□■■■
+    """
+
+    def mask(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+        qp, qr, qc = _cell(q_idx, cols, prefix)
+        kp, kr, kc = _cell(kv_idx, cols, prefix)
+        return ~qp | ~kp | (qr == kr) | (qc == kc)
+
+    return named(mask, f"axial_{rows}x{cols}")
+
+
 def document(segments: Tensor) -> MaskMod:
     """Block-diagonal over segments (sentences, packed documents): i and j must share a segment id.
 
@@ -353,6 +405,34 @@ index_strategy(
     reference="The seed article's 'random mask', done statically",
     params=(BLOCK_P, PATTERN_SEED),
 )
+def _grid(ctx: MaskContext, strategy: str) -> tuple[int, int, int]:
+    """(rows, cols, prefix) of the input's patch grid, or a message saying the strategy needs one."""
+    if ctx.grid is None:
+        raise ValueError(f"{strategy} works on a 2-D grid of image patches: run it on an image input "
+                         "(for text or audio frames, try sliding_window)")
+    rows, cols = ctx.grid
+    return int(rows), int(cols), int(ctx.prefix)
+
+
+index_strategy(
+    lambda p, ctx: neighborhood2d(p["radius"], *_grid(ctx, "neighborhood2d")),
+    id="neighborhood2d", kind="static", title="Neighbourhood 2-D (images)",
+    summary="Each patch sees the patches within `radius` rows and columns of it on the image grid; CLS is global.",
+    reference="Hassani et al., Neighborhood Attention Transformer, CVPR 2023; Liu et al., Swin, ICCV 2021",
+    params=(NEIGHBOURS,),
+    note="Images only: it needs the patch grid. Static per image size.", inputs=("image",),
+)
+index_strategy(
+    lambda p, ctx: axial(*_grid(ctx, "axial")),
+    id="axial", kind="static", title="Axial (images)",
+    summary="Each patch sees the patches of its own row and its own column of the image grid; CLS is global.",
+    reference="Ho et al., Axial Attention in Multidimensional Transformers, 2019",
+    params=(),
+    note="Images only: it needs the patch grid. Two axial layers in a row connect every pair of patches.",
+    inputs=("image",),
+)
+
+
 def _alibi_materialize(params: Mapping[str, Any], ctx: MaskContext) -> MaskOut:
     pos_q = torch.arange(ctx.q_len, device=ctx.device).view(-1, 1) + ctx.q_offset
     pos_k = torch.arange(ctx.k_len, device=ctx.device).view(1, -1)

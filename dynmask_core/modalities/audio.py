@@ -38,11 +38,17 @@ def prepare_audio(loaded: Any, source: AudioSource) -> Prepared:
         raise ValueError("the audio must be a non-empty mono waveform of finite numbers")
     rate = int(getattr(extractor, "sampling_rate", source.sampling_rate))
     if int(source.sampling_rate) != rate:
-        raise ValueError(f"{loaded.id} expects audio at {rate} Hz, got {source.sampling_rate} Hz: resample it first")
+        wave = resample(wave, int(source.sampling_rate), rate)
     n_before = wave.size
     wave = wave[: int(MAX_SECONDS * rate)]
     features = extractor(wave, sampling_rate=rate, return_tensors="pt")
     inputs = {k: v.to(loaded.device) for k, v in features.items() if k in ("input_values", "input_features")}
+    patches = _spectrogram_patches(loaded.model)
+    if patches is not None:  # AST: a grid of (frequency x time) patches of a fixed-length log-mel spectrogram
+        (rows, cols), seconds, prefix, max_seconds = patches
+        labels = ["CLS", "DIST"][:prefix] + [f"f{r}·{c * seconds:.2f}s" for r in range(rows) for c in range(cols)]
+        return Prepared("audio", inputs, labels, None, Geometry((rows, cols), prefix, seconds),
+                        truncated=wave.size / rate > max_seconds + 1e-9 or wave.size < n_before, n_before=len(labels))
     frames = _frames(loaded.model, wave.size)
     seconds = wave.size / rate / max(1, frames)
     labels = [f"{i * seconds:.2f}s" for i in range(frames)]
@@ -51,6 +57,37 @@ def prepare_audio(loaded: Any, source: AudioSource) -> Prepared:
 
 
 register_modality(Modality("audio", prepare_audio, ("input_values", "input_features"), "AutoFeatureExtractor"))
+
+
+def resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """``wave`` at ``rate`` Hz resampled to ``target`` Hz (polyphase filter).
+
+    Raises:
+        ValueError: a rate that is not a positive number of Hz.
+    """
+    if rate <= 0 or target <= 0:
+        raise ValueError(f"a sampling rate must be positive, got {rate} Hz")
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(rate, target)
+    return resample_poly(wave, target // g, rate // g).astype(np.float32)
+
+
+FRAME_SHIFT_S = 0.01  # the 10 ms hop of the Kaldi-style filter banks AST is trained on
+
+
+def _spectrogram_patches(model: Any) -> tuple[tuple[int, int], float, int, float] | None:
+    """For AST-style models: ((frequency rows, time columns), seconds per column, prefix tokens, longest clip in
+    seconds); None for frame models (Wav2Vec2, HuBERT)."""
+    cfg = getattr(model, "config", None)
+    if cfg is None or not hasattr(cfg, "time_stride") or not hasattr(cfg, "frequency_stride"):
+        return None
+    patch = int(cfg.patch_size)
+    rows = (int(cfg.num_mel_bins) - patch) // int(cfg.frequency_stride) + 1
+    cols = (int(cfg.max_length) - patch) // int(cfg.time_stride) + 1
+    return (rows, cols), int(cfg.time_stride) * FRAME_SHIFT_S, 2, int(cfg.max_length) * FRAME_SHIFT_S
 
 
 def _frames(model: Any, n_samples: int) -> int:

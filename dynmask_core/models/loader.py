@@ -31,25 +31,46 @@ TASKS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Preset:
-    """A bundled model that works offline."""
+    """A bundled model that works offline.
+
+    Attributes:
+        id: Short id (``minilm``).
+        title: Human name.
+        task: One of :data:`TASKS`.
+        description: One line.
+        modality: The input kind it takes.
+        folder: A transformers checkpoint folder under ``assets/models`` (None: loaded by its own function).
+    """
 
     id: str
     title: str
     task: str
     description: str
+    modality: str = "text"
+    folder: str | None = None
 
 
-PRESETS: dict[str, Preset] = {
-    "minilm": Preset(
-        "minilm", "MiniLM-L6 + sentiment head", "sentiment",
-        "all-MiniLM-L6-v2 (BERT, 6 layers x 12 heads, 22.7M params) with a sentiment head trained in this repo.",
-    ),
-    "smollm2": Preset(
-        "smollm2", "SmolLM2-135M-Instruct", "causal_lm",
-        "SmolLM2-135M-Instruct (Llama, 30 layers, 9 query / 3 key-value heads), next-token prediction.",
-    ),
-}
+_ALL_PRESETS = (
+    Preset("minilm", "MiniLM-L6 + sentiment head", "sentiment",
+           "all-MiniLM-L6-v2 (BERT, 6 layers x 12 heads, 22.7M params) with a sentiment head trained in this repo."),
+    Preset("smollm2", "SmolLM2-135M-Instruct", "causal_lm",
+           "SmolLM2-135M-Instruct (Llama, 30 layers, 9 query / 3 key-value heads), next-token prediction."),
+    Preset("shapes_vit", "Shapes ViT (trained here)", "classifier",
+           "A small ViT trained in this repo to name the shape on a cluttered 32 x 32 picture (8 x 8 patches + CLS); "
+           "see assets/models/shapes-vit/CARD.md.", "image", "shapes-vit"),
+    Preset("keywords_audio", "Keyword spotter (trained here)", "classifier",
+           "A small audio transformer trained in this repo on spoken keywords; see "
+           "assets/models/keywords-audio/CARD.md.", "audio", "keywords-audio"),
+)
+#: Bundled models; a trained one is listed only when its folder is there.
+PRESETS: dict[str, Preset] = {p.id: p for p in _ALL_PRESETS
+                              if p.folder is None or (ASSETS / "models" / p.folder / "config.json").is_file()}
 DEFAULT_MODEL = "minilm"
+
+
+def default_model(modality: str = "text") -> str:
+    """The bundled model a page picks for an input kind (``minilm`` for text)."""
+    return next((p.id for p in PRESETS.values() if p.modality == modality), DEFAULT_MODEL)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")
 
 
@@ -163,6 +184,9 @@ def load(model_id: str, device: str | torch.device | None = None, progress: Prog
         except FileNotFoundError as err:
             raise ValueError(str(err)) from err
         loaded = _load_auto(str(folder), dev, display_id="smollm2")
+    elif model_id in PRESETS and PRESETS[model_id].folder:
+        loaded = _load_auto(str(ASSETS / "models" / PRESETS[model_id].folder), dev, display_id=model_id)
+        loaded.info["description"] = PRESETS[model_id].description
     else:
         loaded = _load_auto(model_id, dev, display_id=model_id)
     loaded.model.eval()

@@ -1,8 +1,10 @@
 """The recipe on the command line: one argparse option per declared field, and the recipe read back.
 
-Flags come from the declarations (``--model``, ``--text``, ``--strategy``, ``--param``, ``--op``, ``--strategy2``,
-``--param2``, ``--layers``, ``--heads``, ``--mode``, ``--beta``, ``--no-renormalize``, ``--seed``, ``--see-future``),
-plus one shorthand: ``--compose OP:ID[:NAME=VALUE,...]`` sets ``--op``, ``--strategy2`` and ``--param2`` at once.
+Flags come from the declarations (``--model``, ``--strategy``, ``--param``, ``--op``, ``--strategy2``, ``--param2``,
+``--layers``, ``--heads``, ``--mode``, ``--beta``, ``--no-renormalize``, ``--seed``, ``--see-future``), plus two
+groups that set several fields at once: the input (exactly one of ``--text TEXT``, ``--image PATH``,
+``--audio PATH``, ``--sample ID``: ``input_kind`` and ``input_ref``) and ``--compose OP:ID[:NAME=VALUE,...]``
+(``--op``, ``--strategy2`` and ``--param2``).
 Values are parsed by the same :class:`~dynmask_core.recipe.Field` as a link's, so they mean the same.
 """
 
@@ -12,7 +14,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from dynmask_core.recipe.recipe import COMPOSE_OPS, Recipe
+from dynmask_core.recipe.recipe import COMPOSE_OPS, UPLOAD_PREFIX, Recipe
 from dynmask_core.recipe.url import spec_value
 
 COMPOSE_FLAG = "--compose"
@@ -35,6 +37,11 @@ def add_recipe_arguments(parser: argparse.ArgumentParser, cls: type[Recipe] = Re
             shown_default = "" if default in (None, (), "") or spec.cli_required else f" (default {default})"
             parser.add_argument(*flags, dest=spec.name, default=None, metavar=metavar,
                                 required=spec.cli_required, help=spec.help + shown_default)
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument("--text", dest="text", help="the input sentence(s)")
+    given.add_argument("--image", dest="image", metavar="PATH", help="an image file (PNG, JPEG, WebP, BMP, GIF)")
+    given.add_argument("--audio", dest="audio", metavar="PATH", help="an audio file (WAV, FLAC, OGG, MP3)")
+    given.add_argument("--sample", dest="sample", metavar="ID", help="a bundled sample (see `samples`)")
     parser.add_argument(COMPOSE_FLAG, metavar="OP:ID[:NAME=VALUE,...]",
                         help="shorthand for --op, --strategy2 and --param2, e.g. and:causal or or:prefix_lm:prefix=3")
 
@@ -58,12 +65,57 @@ def recipe_from_args(args: argparse.Namespace, cls: type[Recipe] = Recipe) -> Re
             values[spec.name] = raw
         else:
             values[spec.name] = spec.parse(raw, spec.cli)
+    kind, ref, _, _ = input_from_args(args, load=False)
+    values.update(input_kind=kind, input_ref=ref)
+    if getattr(args, "model", None) is None and kind != "text":  # the bundled model for that kind of input
+        from dynmask_core.models import default_model
+
+        values["model"] = default_model(kind)
     compose = getattr(args, "compose", None)
     if compose:
         if getattr(args, "op", None) or getattr(args, "strategy2", None) or getattr(args, "params2", None):
             raise ValueError(f"{COMPOSE_FLAG} is a shorthand for --op/--strategy2/--param2: give one or the other")
         values["op"], values["strategy2"], values["params2"] = parse_compose(compose)
     return cls(**values)
+
+
+def input_from_args(args: argparse.Namespace, load: bool = True) -> tuple[str, str, Any, dict[str, Any]]:
+    """The input the options name: ``(input_kind, input_ref, source, record)``.
+
+    A file's ``input_ref`` is ``upload:<first 16 hex digits of its SHA-256>`` (like an upload in the app); its source
+    is the decoded file (None when ``load`` is False). ``record`` is what ``run.json`` says about the input.
+
+    Raises:
+        ValueError: an unknown sample, an empty text, or a file that cannot be read (one line).
+    """
+    from dynmask_core.modalities import TextSource
+    from dynmask_core.modalities.files import load_file
+    from dynmask_core.samples import get_sample
+
+    if getattr(args, "sample", None):
+        sample = get_sample(args.sample)
+        source = sample.source() if load or sample.modality == "text" else None
+        ref = source.text if sample.modality == "text" else sample.id
+        return sample.modality, ref, source, {"kind": sample.modality, "sample": sample.id}
+    for kind in ("image", "audio"):
+        path = getattr(args, kind, None)
+        if path:
+            source = load_file(path, kind) if load else None
+            return kind, UPLOAD_PREFIX + _digest(path), source, {"kind": kind, "file": str(path)}
+    text = getattr(args, "text", None) or ""
+    if not text.strip():
+        raise ValueError("--text is empty: give a sentence, e.g. --text \"The film was wonderful.\"")
+    return "text", text, TextSource(text), {"kind": "text"}
+
+
+def _digest(path: str) -> str:
+    import hashlib
+    from pathlib import Path
+
+    try:
+        return hashlib.sha256(Path(path).expanduser().read_bytes()).hexdigest()[:16]
+    except OSError:
+        return "unreadable"
 
 
 def parse_params(items: Sequence[str] | None, flag: str = "--param") -> dict[str, str]:
@@ -89,7 +141,7 @@ def parse_compose(text: str) -> tuple[str, str, dict[str, str]]:
 
 def recipe_to_args(recipe: Recipe) -> list[str]:
     """The command line that gives back ``recipe`` (the fields the CLI knows), for the app's "as a command" box."""
-    out: list[str] = []
+    out: list[str] = ["--text", recipe.input_ref] if recipe.input_kind == "text" else ["--sample", recipe.input_ref]
     for spec in type(recipe).fields_spec():
         if spec.cli is None:
             continue

@@ -21,7 +21,7 @@ from dynmask_core.masks.plan import MAX_SEED
 from dynmask_core.modalities import KINDS, TextSource
 from dynmask_core.models.loader import DEFAULT_MODEL
 from dynmask_core.recipe.fields import MAX_INDEX, Field, declare, shown, specs
-from dynmask_core.samples import DEFAULT_TEXT
+from dynmask_core.samples import DEFAULT_TEXT, get_sample
 
 MAX_URL_TEXT = 1000  # longer text is not put in the link
 UPLOAD_PREFIX = "upload:"  # input_ref of an uploaded file: its content hash, which a link cannot carry
@@ -37,12 +37,12 @@ class Recipe:
 
     page: str = declare("playground", label="Page", url="page", help="which page shows the recipe")
     input_kind: str = declare(
-        "text", type="choice", choices=KINDS, label="Input kind", url="input", cli="--input",
-        help="what the input is: text (image and audio inputs come with their adapters' samples and uploads)")
+        "text", type="choice", choices=KINDS, label="Input kind", url="input", widget="input_kind", key="kind",
+        choice_labels={"text": "Text", "image": "Image", "audio": "Audio"},
+        help="what the input is (on the command line: --text, --image, --audio or --sample)")
     input_ref: str = declare(
-        DEFAULT_TEXT, label="Text", url="ref", cli="--text", cli_aliases=("--ref",), cli_required=True,
-        widget="text", key="text",
-        help="the input: the text itself (or a bundled sample id; an upload's hash cannot be linked)")
+        DEFAULT_TEXT, label="Text", url="ref", widget="input", key="text",
+        help="the input: the text itself, a bundled sample id, or upload:<hash> (an upload cannot be linked)")
     model: str = declare(
         DEFAULT_MODEL, label="Model", url="model", cli="--model", widget="model",
         help="bundled id (minilm, smollm2), Hugging Face id or local folder")
@@ -165,16 +165,18 @@ class Recipe:
 
     text_in_url = input_in_url  # the name the text pages use
 
-    def source(self) -> TextSource:
-        """What to hand to :func:`~dynmask_core.modalities.encode`.
+    def source(self) -> Any:
+        """What to hand to :func:`~dynmask_core.modalities.encode`: the text, or the bundled sample named.
 
         Raises:
-            ValueError: an input kind this build cannot fetch from a recipe yet.
+            ValueError: an upload (only the session that uploaded it has the file) or an unknown sample.
         """
         if self.input_kind == "text":
             return TextSource(self.input_ref)
-        raise ValueError(f"{self.input_kind} input from a link or the command line is not in this build yet: "
-                         "only text is. Open the link with a text input.")
+        if self.is_upload:
+            raise ValueError("this recipe names an uploaded file, which only the page that uploaded it has: "
+                             "upload it again")
+        return get_sample(self.input_ref, self.input_kind).source()
 
     # ------------------------------------------------------------------------------------------------ masks
 

@@ -17,7 +17,10 @@ from typing import Any
 from dynmask_core.masks import REGISTRY
 from dynmask_core.messages import names_list, shown
 from dynmask_core.modalities import MAX_CHARS
+from dynmask_core.models.loader import default_model
 from dynmask_core.recipe.fields import Field
+from dynmask_core.recipe.recipe import UPLOAD_PREFIX
+from dynmask_core.samples import samples
 
 VERSION = 2
 KNOWN_VERSIONS = ("1", "2")
@@ -128,13 +131,7 @@ def decode_query(cls: Any, qp: Mapping[str, Any], page: str | None = None) -> tu
         except ValueError as err:
             warn.append(f"{_reason(err)}; using {_default_text(spec, base)}.")
 
-    if values.get("input_kind", base.input_kind) != "text" and "input_ref" in values:
-        warn.append(f"{values['input_kind']} input from a link is not in this build yet; opening the text example.")
-        values.pop("input_kind")
-        values.pop("input_ref")
-    elif str(values.get("input_ref", "")).startswith("upload:"):
-        warn.append("This link names an uploaded file, which a link cannot carry: upload it again.")
-        values.pop("input_ref")
+    _check_input(values, base, warn)
 
     op = values.get("op", base.op)
     probe = cls.default(page)
@@ -155,6 +152,32 @@ def decode_query(cls: Any, qp: Mapping[str, Any], page: str | None = None) -> tu
         warn.append(f"The link could not be read ({_reason(err)}); opening the defaults.")
         recipe = base
     return recipe, warn
+
+
+def _check_input(values: dict[str, Any], base: Any, warn: list[str]) -> None:
+    """An image/audio link must name a bundled sample of its kind; an upload's hash cannot be opened elsewhere."""
+    kind = values.get("input_kind", base.input_kind)
+    ref = str(values.get("input_ref", ""))
+    first = next(iter(samples(kind)), None) if kind != "text" else None
+    if ref.startswith(UPLOAD_PREFIX):
+        warn.append("This link names an uploaded file, which a link cannot carry: upload it again"
+                    + (f" (showing the sample {first.id!r} meanwhile)." if first else "."))
+        values.pop("input_ref")
+        ref = ""
+    if kind == "text":
+        return
+    if "model" not in values:
+        values["model"] = default_model(kind)
+    if first is None:
+        warn.append(f"This build has no {kind} sample; opening the text example.")
+        values.pop("input_kind", None)
+        values.pop("input_ref", None)
+    elif ref and ref not in {s.id for s in samples(kind)}:
+        warn.append(f"Unknown {kind} sample {shown(ref)}; showing {first.id!r}. Known: "
+                    f"{', '.join(s.id for s in samples(kind))}.")
+        values["input_ref"] = first.id
+    elif not ref:
+        values["input_ref"] = first.id
 
 
 def _params_of(specs: tuple[Field, ...], strategy_field: str) -> Field:

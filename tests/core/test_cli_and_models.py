@@ -163,7 +163,7 @@ def test_max_tokens_is_capped_at_the_model_limit(minilm):
     (["--seed", "nan"], "--seed must be a whole number"),
     (["--max-tokens", "many"], "--max-tokens takes a whole number"),
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-    ([], "required: --text"),
+    ([], "one of the arguments --text --image --audio --sample is required"),
 ])
 def test_cli_option_errors_are_exactly_one_line(tmp_path, args, message):
     """Options argparse itself checks print one line too, not the usage block."""

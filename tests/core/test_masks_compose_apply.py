@@ -443,7 +443,7 @@ def test_registry_is_well_formed():
 def _sweep_ctx(q: int, k: int, batch: int = 1, seed: int = 0, gen_seed: int = 3, allowed=None) -> MaskContext:
     allowed = causal_allowed(q, k).expand(batch, 1, q, k) if allowed is None else allowed
     return rand_ctx(q, k, heads=2, batch=batch, seed=seed, gen_seed=gen_seed, allowed=allowed,
-                    segment_ids=torch.arange(k) // 3, run_state={})
+                    segment_ids=torch.arange(k) // 3, run_state={}, grid=(1, max(k - 1, 1)), prefix=1)
 
 
 SHAPES = [(1, 1), (7, 7), (33, 33), (3, 7)]

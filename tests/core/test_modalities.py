@@ -77,8 +77,8 @@ def test_audio_input_carries_seconds_per_frame(tiny_w2v2_folder) -> None:
     assert prepared.geometry.seconds_per_frame == pytest.approx(0.5 / frames)
     result = run(loaded, prepared, MaskPlan.of("causal"))
     assert result.kind == "audio" and result.masks.shape[-1] == frames
-    with pytest.raises(ValueError, match="expects audio at 16000 Hz"):
-        encode(loaded, AudioSource(np.zeros(800, np.float32), 8000))
+    resampled = encode(loaded, AudioSource(np.sin(np.arange(4000) / 3).astype(np.float32), 8000))  # to 16 kHz
+    assert len(resampled.labels) == (((8000 - 10) // 5 + 1) - 8) // 4 + 1
     with pytest.raises(ValueError, match="non-empty mono waveform"):
         encode(loaded, AudioSource(np.array([np.nan], np.float32), 16000))
 
@@ -97,3 +97,23 @@ def test_concurrent_encoding_equals_encoding_alone(minilm) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(pool.map(check, range(400)))
     assert all(outcomes), f"{outcomes.count(False)} of 400 concurrent encodings differed from encoding alone"
+
+
+def test_spectrogram_patches_of_an_ast(tmp_path) -> None:
+    """AST: a fixed-length log-mel spectrogram cut into frequency x time patches, after CLS and distillation."""
+    torch.manual_seed(0)
+    cfg = tf.ASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                       patch_size=16, frequency_stride=16, time_stride=16, num_mel_bins=32, max_length=64,
+                       num_labels=2, architectures=["ASTForAudioClassification"])
+    tf.ASTForAudioClassification(cfg).save_pretrained(tmp_path)
+    tf.ASTFeatureExtractor(num_mel_bins=32, max_length=64, sampling_rate=16000).save_pretrained(tmp_path)
+    loaded = load(str(tmp_path), device="cpu")
+    assert (loaded.modality, loaded.task) == ("audio", "classifier")
+    t = np.arange(12000) / 22050  # another rate: resampled to the extractor's 16 kHz
+    prepared = encode(loaded, AudioSource(np.sin(2 * np.pi * 300 * t).astype(np.float32), 22050))
+    assert prepared.geometry.grid == (2, 4) and prepared.geometry.prefix == 2
+    assert prepared.geometry.seconds_per_frame == pytest.approx(0.16)
+    result = run(loaded, prepared, MaskPlan.of("sliding_window", {"radius": 2}))
+    assert result.masks.shape == (2, 4, 10, 10)
+    assert result.geometry_dict() == {"frames": 4, "seconds_per_frame": pytest.approx(0.16), "grid": [2, 4],
+                                      "cls": True}

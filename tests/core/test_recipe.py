@@ -136,13 +136,19 @@ def test_hostile_link_values_are_cut_and_summarised() -> None:
     assert any("50 unknown" in w for w in warnings)
 
 
-def test_input_kinds_not_in_this_build_and_uploads_say_so() -> None:
+def test_image_links_name_bundled_samples_and_uploads_say_so() -> None:
     recipe, warnings = Recipe.from_query_params({"v": "2", "input": "image", "ref": "chelsea"})
-    assert recipe.input_kind == "text" and any("image input" in w for w in warnings)
+    assert (recipe.input_kind, recipe.input_ref, warnings) == ("image", "chelsea", [])
+    assert recipe.source().image.shape == (300, 451, 3)  # scikit-image's photo of Chelsea the cat
+    assert Recipe.from_query_params(recipe.to_query_params()) == (recipe, [])
+    recipe, warnings = Recipe.from_query_params({"v": "2", "input": "image", "ref": "/etc/passwd"})
+    assert recipe.input_ref == "chelsea" and any("Unknown image sample" in w for w in warnings)
     recipe, warnings = Recipe.from_query_params({"v": "2", "input": "text", "ref": "upload:ab12"})
     assert recipe.text == Recipe().text and any("upload it again" in w for w in warnings)
-    with pytest.raises(ValueError, match="not in this build"):
+    with pytest.raises(ValueError, match="unknown audio sample"):
         Recipe(input_kind="audio", input_ref="x").source()
+    with pytest.raises(ValueError, match="upload it again"):
+        Recipe(input_kind="image", input_ref="upload:0f").source()
     assert not Recipe(input_ref="upload:0f").input_in_url
 
 

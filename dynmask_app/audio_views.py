@@ -1,0 +1,64 @@
+"""Views of an audio run: the sound, and attention, the mask and rollout along its time axis over the spectrogram."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from dynmask_app import inputs, messages
+from dynmask_core.analysis.rollout import on_grid, rollout
+from dynmask_core.viz.audio import time_figure
+
+
+def _sound(state: Any) -> tuple[np.ndarray, int] | None:
+    try:
+        source = inputs.source_of(state)
+    except ValueError as err:
+        messages.warning(f"The recording is not available here: {err}")
+        return None
+    return np.asarray(source.waveform, dtype=np.float32), int(source.sampling_rate)
+
+
+def over_time(row: Any, result: Any) -> np.ndarray:
+    """One row of weights over positions as one value per time step (summed over frequency for AST patches)."""
+    g = result.geometry
+    if g.grid is not None:
+        return on_grid(row, g.grid, g.prefix).sum(axis=0)
+    return np.asarray(row, dtype=np.float64).reshape(-1)[g.prefix:]
+
+
+def audio_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
+    """Player, then one query's attention along time (masked and baseline) and where its mask blocks."""
+    sound = _sound(state)
+    if sound is None:
+        return
+    wave, rate = sound
+    st.audio(wave, sample_rate=rate)
+    g = result.geometry
+    options = list(range(len(result.tokens)))
+    q = st.selectbox("Query: whose attention to show", options, key=f"{ns}.audio_query",
+                     format_func=lambda i: result.tokens[i] + (" (a summary token)" if i < g.prefix else ""),
+                     help="CLS: what the classification token listened to; a patch or frame: what it listened to.")
+    curves = {"masked": over_time(result.attention[layer, head, q], result),
+              "baseline": over_time(result.baseline_attention[layer, head, q], result)}
+    allowed = over_time(result.masks[layer, head, q].float(), result) > 0
+    fig = time_figure(wave, rate, curves, g.seconds_per_frame,
+                      f"{result.tokens[q]} attends along time (L{layer} H{head})", shade=allowed)
+    st.plotly_chart(fig, width="stretch", key="audio_attention")
+    st.caption("Grey: the spectrogram (darker = louder). Lines: attention of the chosen query to each time step "
+               "(summed over frequency), with and without the mask. Shaded steps are blocked by the mask.")
+
+
+def audio_rollout_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
+    """Attention rollout from the class token along time, masked and baseline."""
+    sound = _sound(state)
+    if sound is None:
+        return
+    wave, rate = sound
+    curves = {"masked": over_time(rollout(result.attention)[0], result),
+              "baseline": over_time(rollout(result.baseline_attention)[0], result)}
+    st.plotly_chart(time_figure(wave, rate, curves, result.geometry.seconds_per_frame, "Rollout from the first token",
+                                label="rollout"), width="stretch", key="audio_rollout")
+    st.caption("Attention rollout (Abnar & Zuidema 2020) through all layers, from the first token, along time.")

@@ -1,0 +1,80 @@
+"""Views of an image run: attention and the mask laid over the picture, for a query patch, and attention rollout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from dynmask_app import inputs, messages
+from dynmask_core.analysis.rollout import on_grid, rollout
+from dynmask_core.viz.image import MASK_SCALE, patch_overlay_figure
+
+
+def _picture(state: Any) -> np.ndarray | None:
+    try:
+        return np.asarray(inputs.source_of(state).image)
+    except ValueError as err:
+        messages.warning(f"The picture is not available here: {err}")
+        return None
+
+
+def _query(ns: str, result: Any) -> tuple[int, tuple[int, int] | None]:
+    """The query position picked (CLS or a patch) and its (row, col) on the grid."""
+    rows, cols = result.geometry.grid
+    prefix = result.geometry.prefix
+    options = list(range(prefix)) + [prefix + i for i in range(rows * cols)]
+    q = st.selectbox("Query: whose attention to show", options, key=f"{ns}.img_query",
+                     format_func=lambda i: result.tokens[i] + (" (the class token)" if i < prefix else ""),
+                     help="CLS: what the classification token looked at. A patch rXcY: what that patch looked at.")
+    return q, (None if q < prefix else divmod(q - prefix, cols))
+
+
+def image_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
+    """Attention of one query over the picture, masked next to baseline on one scale, and the mask of that query."""
+    image = _picture(state)
+    if image is None:
+        return
+    g = result.geometry
+    c1, c2 = st.columns([2, 1])
+    with c1:
+        q, cell = _query(ns, result)
+    opacity = c2.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key=f"{ns}.img_opacity")
+    masked = on_grid(result.attention[layer, head, q], g.grid, g.prefix)
+    base = on_grid(result.baseline_attention[layer, head, q], g.grid, g.prefix)
+    top = float(max(masked.max(), base.max()))
+    who = result.tokens[q]
+    a, b = st.columns(2)
+    a.plotly_chart(patch_overlay_figure(image, masked, f"Masked run: {who} attends to (L{layer} H{head})", opacity,
+                                        top, highlight=cell), width="stretch", key="img_masked")
+    b.plotly_chart(patch_overlay_figure(image, base, f"Baseline: {who} attends to (L{layer} H{head})", opacity, top,
+                                        highlight=cell), width="stretch", key="img_base")
+    cls_share = float(result.attention[layer, head, q, : g.prefix].sum())
+    st.caption(f"Brighter = more attention from {who} to that patch (one colour scale for both). "
+               f"{cls_share:.1%} of {who}'s attention goes to the class token(s), which the picture cannot show.")
+    allowed = on_grid(result.masks[layer, head, q].float(), g.grid, g.prefix)
+    st.plotly_chart(patch_overlay_figure(image, allowed, f"Mask applied for {who} (L{layer} H{head})", 0.85, 1.0,
+                                         MASK_SCALE, "allowed", cell), width="stretch", key="img_mask")
+    st.caption(f"Clear patches: {who} may attend to them; dark patches: blocked. "
+               f"{int(allowed.sum())} of {allowed.size} patches allowed.")
+
+
+def rollout_tab(state: Any, result: Any, ns: str) -> None:
+    """Attention rollout from the class token over the picture, masked and baseline."""
+    image = _picture(state)
+    if image is None:
+        return
+    g = result.geometry
+    opacity = st.session_state.get(f"{ns}.img_opacity", 0.6)
+    masked = on_grid(rollout(result.attention)[0], g.grid, g.prefix)
+    base = on_grid(rollout(result.baseline_attention)[0], g.grid, g.prefix)
+    top = float(max(masked.max(), base.max()))
+    a, b = st.columns(2)
+    a.plotly_chart(patch_overlay_figure(image, masked, "Rollout, masked run", opacity, top, label="rollout"),
+                   width="stretch", key="rollout_masked")
+    b.plotly_chart(patch_overlay_figure(image, base, "Rollout, baseline", opacity, top, label="rollout"),
+                   width="stretch", key="rollout_base")
+    st.caption("Attention rollout (Abnar & Zuidema 2020): each layer's attention, averaged over heads and mixed "
+               "with the skip connection (0.5 A + 0.5 I), multiplied through all layers; the class token's row, "
+               "shown per patch. It follows attention only, not the values or the MLPs.")
