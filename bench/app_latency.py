@@ -9,10 +9,14 @@
       (``load`` is timed once, apart); median of N; the ratio app / core.
 (iii) the bytes the browser receives on the websocket from clicking Run until idle and charted, for a 512-token
       text (plotly.js itself comes over HTTP and is not counted).
+(iv)  ``--media``: in one open session, click Run -> the first view on the input drawn and the app idle, for a
+      32-token text (the mask heatmap), the bundled image model on a bundled picture ("On the image" overlay) and
+      the bundled audio model on a ~1.3 s bundled clip ("On the sound"); the radius of the window changes at each
+      Run so no result comes from the cache. Prints each median and the ratio to the text Run.
 
 The machine is shared: the load average is printed with the results.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/app_latency.py [--repeats 5]
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/app_latency.py [--repeats 5] [--media]
 """
 
 from __future__ import annotations
@@ -39,8 +43,10 @@ from tests.e2e.harness import (  # noqa: E402
     launch,
     new_context,
     open_app,
+    runs_started,
     set_text,
     wait_charts,
+    wait_idle,
 )
 
 WORDS = ("the students watched how a sliding window of attention changes what each token can see while the "
@@ -173,9 +179,48 @@ def payload(pw, url: str, text: str) -> dict[str, float]:
             "seconds": elapsed, "caption": shown}
 
 
+MEDIA_VIEWS = {"text": "Mask applied (layer", "image": "Masked run: CLS attends to", "audio": "attends along time"}
+
+
+def media_runs(pw, url: str, text: str, repeats: int) -> dict[str, list[float]]:
+    """Seconds from clicking Run to the app idle with the input's first view drawn, per input kind (one session)."""
+    browser = launch(pw)
+    out: dict[str, list[float]] = {kind: [] for kind in MEDIA_VIEWS}
+    try:
+        ctx, page, _ = _page(browser)
+        open_app(page, url)
+        set_text(page, text)
+        for kind, title in MEDIA_VIEWS.items():
+            if kind != "text":
+                since = runs_started(page)
+                page.get_by_test_id("stSidebar").get_by_text(kind.capitalize(), exact=True).click()
+                wait_idle(page, since=since)
+            for i in range(repeats + 1):  # the first Run of each kind warms up (model load): not counted
+                radius = page.get_by_role("spinbutton", name="radius")
+                radius.fill(str(1 + i))
+                since = runs_started(page)
+                radius.press("Enter")
+                wait_idle(page, since=since)
+                t0 = time.perf_counter()
+                click_run(page)
+                page.wait_for_function(
+                    """t => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"] .gtitle'))
+                             .some(e => e.textContent.includes(t))""", arg=title, timeout=120_000, polling="raf")
+                if i:
+                    out[kind].append(time.perf_counter() - t0)
+                if page.locator(EXCEPTION).count():
+                    raise RuntimeError(f"the app raised: {page.locator(EXCEPTION).first.inner_text()[:300]}")
+        ctx.close()
+    finally:
+        browser.close()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--media", action="store_true",
+                        help="(iv) only: a Run on text, on the bundled image model and on the bundled audio model")
     args = parser.parse_args()
     problem = browser_problem()
     if problem:
@@ -206,6 +251,17 @@ def main() -> None:
             run(loaded, encode_text(loaded, text), plan)
             times.append(time.perf_counter() - t0)
         return times[1:]  # the first one warms up
+
+    if args.media:
+        with app_server(timeout=90) as url, sync_playwright() as pw:
+            res = media_runs(pw, url, texts[0][0], args.repeats)
+        base = median(res["text"])
+        print(f"dynmask Run latency by input kind -- one open session, {args.repeats} runs each, load average "
+              f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}")
+        for kind, values in res.items():
+            ratio = median(values) / base
+            print(f"  {kind:<6} click Run -> first view drawn  {fmt_s(values)}   ratio to text {ratio:.2f}x")
+        return
 
     with app_server(timeout=90) as url, sync_playwright() as pw:
         t0 = time.perf_counter()

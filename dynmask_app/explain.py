@@ -56,7 +56,9 @@ def run_facts(state: AppState, result: Any) -> None:
     st.caption(f"{seed_text} · {q} tokens · {layers} layers x {heads} heads · "
                f"{result.timings.get('total_s', 0):.2f} s for both passes")
     if result.truncated:
-        st.warning(f"The text was cut to the model's limit of {q} tokens.")
+        st.warning(f"The text was cut to the model's limit of {q} tokens." if result.kind == "text" else
+                   "The recording is longer than the model hears: only its beginning went in." if result.kind == "audio"
+                   else f"The {result.kind} was cut to fit the model.")
     if result.empty_rows:
         st.caption(f"{result.empty_rows} (layer, head, query) rows had no key allowed: their weights are all 0, "
                    "so those tokens received nothing from attention.")

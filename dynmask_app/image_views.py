@@ -54,10 +54,12 @@ def image_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
     st.caption(f"Brighter = more attention from {who} to that patch (one colour scale for both). "
                f"{cls_share:.1%} of {who}'s attention goes to the class token(s), which the picture cannot show.")
     allowed = on_grid(result.masks[layer, head, q].float(), g.grid, g.prefix)
-    st.plotly_chart(patch_overlay_figure(image, allowed, f"Mask applied for {who} (L{layer} H{head})", 0.85, 1.0,
-                                         MASK_SCALE, "allowed", cell), width="stretch", key="img_mask")
-    st.caption(f"Clear patches: {who} may attend to them; dark patches: blocked. "
-               f"{int(allowed.sum())} of {allowed.size} patches allowed.")
+    a, b = st.columns(2)
+    a.plotly_chart(patch_overlay_figure(image, allowed, f"Mask applied for {who} (L{layer} H{head})", 0.85, 1.0,
+                                        MASK_SCALE, "allowed", cell), width="stretch", key="img_mask")
+    b.caption(f"Clear patches: {who} may attend to them; dark patches: blocked. "
+              f"{int(allowed.sum())} of {allowed.size} patches allowed. Pick another query above to see its row of "
+              "the mask; the red frame marks the query patch.")
 
 
 def rollout_tab(state: Any, result: Any, ns: str) -> None:

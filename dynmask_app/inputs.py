@@ -29,9 +29,10 @@ _ORIGINS = {"image": ("Bundled sample", "Upload a picture", "Camera"),
 
 
 def available_kinds() -> list[str]:
-    """Input kinds this build can run: text, and each kind with a bundled model and samples."""
+    """Input kinds the app offers: text, and each kind with a bundled model or bundled samples (a Hugging Face model
+    or a local folder of that kind can take them)."""
     return ["text"] + [k for k in ("image", "audio")
-                       if any(p.modality == k for p in PRESETS.values()) and samples(k)]
+                       if any(p.modality == k for p in PRESETS.values()) or samples(k)]
 
 
 def upload_ref(data: bytes) -> str:

@@ -194,10 +194,14 @@ def text_controls(key: str, label: str = "Text") -> str:
 def model_controls(key: str, label: str = "Model", kind: str = "text") -> str:
     """Bundled model picker (the models for this kind of input) plus a free field for any Hugging Face id or local
     folder; returns the id."""
-    options = [m for m, p in PRESETS.items() if p.modality == kind] or list(PRESETS)
-    if st.session_state.get(key) not in options:
-        st.session_state[key] = default_model(kind) if default_model(kind) in options else options[0]
-    preset = st.selectbox(label, options, key=key, format_func=lambda m: f"{m}: {PRESETS[m].title}")
+    options = [m for m, p in PRESETS.items() if p.modality == kind]
+    if options:
+        if st.session_state.get(key) not in options:
+            st.session_state[key] = default_model(kind) if default_model(kind) in options else options[0]
+        preset = st.selectbox(label, options, key=key, format_func=lambda m: f"{m}: {PRESETS[m].title}")
+    else:
+        preset = ""
+        st.caption(f"No bundled {kind} model in this build: give a Hugging Face id or a local folder below.")
     custom = st.text_input("...or any Hugging Face id / local folder", key=f"{key}_custom",
                            placeholder="e.g. org/model-name or /path/to/folder",
                            help="Leave empty to use the bundled model above. Offline, only local folders work.")

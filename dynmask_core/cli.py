@@ -122,7 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{result.plan.mask().label()} on {loaded.id} ({len(result.tokens)} tokens, seed {result.seed}): "
           f"{result.baseline_output.describe(result.metrics)}")
     if result.truncated:
-        print(f"note: the text was cut to {len(result.tokens)} tokens", file=sys.stderr)
+        what = "text was cut to" if result.kind == "text" else f"{result.kind} was cut to fit the model's"
+        print(f"note: the {what} {len(result.tokens)} positions", file=sys.stderr)
     print(f"wrote {out}/{', '.join(files)}")
     return 0
 

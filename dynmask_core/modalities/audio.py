@@ -45,10 +45,11 @@ def prepare_audio(loaded: Any, source: AudioSource) -> Prepared:
     inputs = {k: v.to(loaded.device) for k, v in features.items() if k in ("input_values", "input_features")}
     patches = _spectrogram_patches(loaded.model)
     if patches is not None:  # AST: a grid of (frequency x time) patches of a fixed-length log-mel spectrogram
-        (rows, cols), seconds, prefix, max_seconds = patches
+        (rows, cols), seconds, prefix, max_frames = patches
         labels = ["CLS", "DIST"][:prefix] + [f"f{r}·{c * seconds:.2f}s" for r in range(rows) for c in range(cols)]
+        frames = 1 + max(0, wave.size - int(0.025 * rate)) // int(FRAME_SHIFT_S * rate)  # 25 ms windows, 10 ms hop
         return Prepared("audio", inputs, labels, None, Geometry((rows, cols), prefix, seconds),
-                        truncated=wave.size / rate > max_seconds + 1e-9 or wave.size < n_before, n_before=len(labels))
+                        truncated=frames > max_frames or wave.size < n_before, n_before=len(labels))
     frames = _frames(loaded.model, wave.size)
     seconds = wave.size / rate / max(1, frames)
     labels = [f"{i * seconds:.2f}s" for i in range(frames)]
@@ -79,15 +80,15 @@ FRAME_SHIFT_S = 0.01  # the 10 ms hop of the Kaldi-style filter banks AST is tra
 
 
 def _spectrogram_patches(model: Any) -> tuple[tuple[int, int], float, int, float] | None:
-    """For AST-style models: ((frequency rows, time columns), seconds per column, prefix tokens, longest clip in
-    seconds); None for frame models (Wav2Vec2, HuBERT)."""
+    """For AST-style models: ((frequency rows, time columns), seconds per column, prefix tokens, spectrogram frames
+    it takes); None for frame models (Wav2Vec2, HuBERT)."""
     cfg = getattr(model, "config", None)
     if cfg is None or not hasattr(cfg, "time_stride") or not hasattr(cfg, "frequency_stride"):
         return None
     patch = int(cfg.patch_size)
     rows = (int(cfg.num_mel_bins) - patch) // int(cfg.frequency_stride) + 1
     cols = (int(cfg.max_length) - patch) // int(cfg.time_stride) + 1
-    return (rows, cols), int(cfg.time_stride) * FRAME_SHIFT_S, 2, int(cfg.max_length) * FRAME_SHIFT_S
+    return (rows, cols), int(cfg.time_stride) * FRAME_SHIFT_S, 2, int(cfg.max_length)
 
 
 def _frames(model: Any, n_samples: int) -> int:

@@ -35,6 +35,16 @@ def read_bytes(path: str | Path, limit: int) -> bytes:
     return p.read_bytes()
 
 
+def _checked(data: bytes, name: str, limit: int, wanted: str, smaller: str) -> str:
+    """The file's name for messages, after refusing an empty or too large file."""
+    label = shown(name)
+    if not data:
+        raise ValueError(f"{label} is empty: upload {wanted}")
+    if len(data) > limit:
+        raise ValueError(f"{label} is larger than {limit // 2**20} MB: use {smaller}")
+    return label
+
+
 def read_image(data: bytes, name: str = "the image") -> np.ndarray:
     """Decodes an image file to ``(H, W, 3)`` uint8 RGB.
 
@@ -43,11 +53,7 @@ def read_image(data: bytes, name: str = "the image") -> np.ndarray:
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    label = shown(name)
-    if not data:
-        raise ValueError(f"{label} is empty: upload a PNG, JPEG, WebP, BMP or GIF picture")
-    if len(data) > MAX_IMAGE_BYTES:
-        raise ValueError(f"{label} is larger than {MAX_IMAGE_BYTES // 2**20} MB: use a smaller picture")
+    label = _checked(data, name, MAX_IMAGE_BYTES, "a PNG, JPEG, WebP, BMP or GIF picture", "a smaller picture")
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.format not in IMAGE_FORMATS:
@@ -74,11 +80,7 @@ def read_audio(data: bytes, name: str = "the audio") -> tuple[np.ndarray, int]:
     """
     import soundfile as sf
 
-    label = shown(name)
-    if not data:
-        raise ValueError(f"{label} is empty: upload a WAV, FLAC, OGG or MP3 recording")
-    if len(data) > MAX_AUDIO_BYTES:
-        raise ValueError(f"{label} is larger than {MAX_AUDIO_BYTES // 2**20} MB: use a shorter recording")
+    label = _checked(data, name, MAX_AUDIO_BYTES, "a WAV, FLAC, OGG or MP3 recording", "a shorter recording")
     try:
         wave, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (RuntimeError, TypeError, ValueError, sf.LibsndfileError):  # libsndfile's "format not recognised"

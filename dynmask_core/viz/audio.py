@@ -48,7 +48,7 @@ def time_figure(wave: Any, rate: int, curves: Mapping[str, Any], seconds_per_ste
     times, freqs, db = log_spectrogram(wave, rate)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Heatmap(x=np.round(times, 4), y=np.round(freqs, 1), z=np.round(db, 1),
-                             colorscale=SPECTROGRAM_SCALE, reversescale=True, showscale=False, zmin=-80, zmax=0,
+                             colorscale=SPECTROGRAM_SCALE, reversescale=False, showscale=False, zmin=-80, zmax=0,
                              hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.0f} dB<extra></extra>"),
                   secondary_y=False)
     for name, values in curves.items():

@@ -1,0 +1,59 @@
+"""Image runs through AppTest: a link naming a bundled photo and an image model shows the overlays and the numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import transformers as tf
+from streamlit.testing.v1 import AppTest
+
+from dynmask_app.state import AppState
+from dynmask_core import MaskPlan, encode, load, run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def vit_folder(tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("vit_app")
+    torch.manual_seed(0)
+    cfg = tf.ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                       intermediate_size=37, id2label={0: "cat", 1: "coffee", 2: "rocket"},
+                       label2id={"cat": 0, "coffee": 1, "rocket": 2}, architectures=["ViTForImageClassification"])
+    tf.ViTForImageClassification(cfg).save_pretrained(folder)
+    tf.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return str(folder)
+
+
+def _charts(at: AppTest) -> str:
+    return " ".join(c.proto.spec for c in at.get("plotly_chart"))
+
+
+def test_image_link_shows_overlays_and_the_numbers_of_the_core(vit_folder) -> None:
+    state = AppState(input_kind="image", input_ref="chelsea", model=vit_folder, strategy="neighborhood2d",
+                     params={"radius": 1}, layer=1, head=2)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params.update(state.to_query_params())
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error and not at.warning
+    titles = _charts(at)
+    for text in ("Masked run: CLS attends to (L1 H2)", "Baseline: CLS attends to", "Mask applied for CLS",
+                 "Rollout, masked run", "Class probabilities"):
+        assert text in titles, text
+    shown = next(iter(at.session_state["pg.memo"].values()))
+    loaded = load(vit_folder, device="cpu")
+    direct = run(loaded, encode(loaded, state.source()), MaskPlan.of("neighborhood2d", {"radius": 1}))
+    assert shown.metrics == direct.metrics and torch.equal(shown.masks, direct.masks)
+    assert shown.geometry.grid == (4, 4) and shown.tokens[:2] == ["CLS", "r0c0"]
+    assert at.selectbox(key="pg.s1").value == "neighborhood2d"
+
+
+def test_a_2d_strategy_on_text_is_a_message_not_a_crash() -> None:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params.update(AppState(strategy="axial").to_query_params())
+    at.run()
+    assert not at.exception
+    assert any("2-D grid of image patches" in e.value for e in at.error)
