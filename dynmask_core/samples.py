@@ -17,6 +17,7 @@ from typing import Any
 from dynmask_core.messages import shown
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
+UPLOAD_PREFIX = "upload:"  # an input named by its content hash (an upload, a file): no link can carry it
 
 TEXT_EXAMPLES: dict[str, str] = {
     "Sentiment: a clear positive review": "The film was surprisingly good, and the acting was great.",

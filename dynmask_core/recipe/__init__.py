@@ -3,8 +3,9 @@ and the one policy owner that turns a recipe and a loaded model into runnable pl
 
 from dynmask_core.recipe.fields import MAX_INDEX, Field, declare, parse_indices, specs
 from dynmask_core.recipe.policy import Resolved, fit_to_model, resolve, with_seed
-from dynmask_core.recipe.recipe import COMPOSE_OPS, MAX_URL_TEXT, UPLOAD_PREFIX, Params, Recipe
+from dynmask_core.recipe.recipe import COMPOSE_OPS, MAX_URL_TEXT, Params, Recipe
 from dynmask_core.recipe.url import VERSION, decode_query, encode_query
+from dynmask_core.samples import UPLOAD_PREFIX
 
 __all__ = [
     "COMPOSE_OPS", "MAX_INDEX", "MAX_URL_TEXT", "UPLOAD_PREFIX", "VERSION", "Field", "Params", "Recipe", "Resolved",

@@ -14,8 +14,9 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from dynmask_core.recipe.recipe import COMPOSE_OPS, UPLOAD_PREFIX, Recipe
+from dynmask_core.recipe.recipe import COMPOSE_OPS, Recipe
 from dynmask_core.recipe.url import spec_value
+from dynmask_core.samples import UPLOAD_PREFIX
 
 COMPOSE_FLAG = "--compose"
 

@@ -21,10 +21,10 @@ from dynmask_core.masks.plan import MAX_SEED
 from dynmask_core.modalities import KINDS, TextSource
 from dynmask_core.models.loader import DEFAULT_MODEL
 from dynmask_core.recipe.fields import MAX_INDEX, Field, declare, shown, specs
-from dynmask_core.samples import DEFAULT_TEXT, get_sample
+from dynmask_core.recipe.url import decode_query, encode_query
+from dynmask_core.samples import DEFAULT_TEXT, UPLOAD_PREFIX, get_sample
 
 MAX_URL_TEXT = 1000  # longer text is not put in the link
-UPLOAD_PREFIX = "upload:"  # input_ref of an uploaded file: its content hash, which a link cannot carry
 COMPOSE_OPS = ("none", "and", "or")
 OP_LABELS = {"none": "no second strategy", "and": "AND: both must allow", "or": "OR: either may allow"}
 Params = tuple[tuple[str, Any], ...]
@@ -217,15 +217,11 @@ class Recipe:
 
     def to_query_params(self) -> dict[str, str]:
         """The recipe as URL query parameters (format ``v=2``, strings only)."""
-        from dynmask_core.recipe.url import encode_query
-
         return encode_query(self)
 
     @classmethod
     def from_query_params(cls, qp: Mapping[str, Any], page: str | None = None) -> tuple[Recipe, list[str]]:
         """Reads a recipe from a link (``v=1`` or ``v=2``). Never raises: bad values become warnings and defaults."""
-        from dynmask_core.recipe.url import decode_query
-
         return decode_query(cls, qp, page)
 
     def values(self) -> dict[str, Any]:

@@ -19,8 +19,7 @@ from dynmask_core.messages import names_list, shown
 from dynmask_core.modalities import MAX_CHARS
 from dynmask_core.models.loader import default_model
 from dynmask_core.recipe.fields import Field
-from dynmask_core.recipe.recipe import UPLOAD_PREFIX
-from dynmask_core.samples import samples
+from dynmask_core.samples import UPLOAD_PREFIX, samples
 
 VERSION = 2
 KNOWN_VERSIONS = ("1", "2")
