@@ -49,6 +49,14 @@ def audio_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
     st.plotly_chart(fig, width="stretch", key="audio_attention")
     st.caption("Grey: the spectrogram (darker = louder). Lines: attention of the chosen query to each time step "
                "(summed over frequency), with and without the mask. Shaded steps are blocked by the mask.")
+    if result.hidden is not None:
+        rows = g.grid[0] if g.grid is not None else 1
+        share = over_time(result.hidden.float(), result) / rows
+        st.plotly_chart(time_figure(wave, rate, {"hidden": share}, g.seconds_per_frame,
+                                    "What the masked run could not hear (input mask)", label="share hidden",
+                                    shade=share < 0.5), width="stretch", key="audio_hidden")
+        st.caption("The share of each time step's patches hidden from the masked run's input; shaded steps are "
+                   "mostly hidden. Hidden spectrogram cells were set to the normalised mean.")
 
 
 def audio_rollout_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:

@@ -54,6 +54,12 @@ def image_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
     st.caption(f"Brighter = more attention from {who} to that patch (one colour scale for both). "
                f"{cls_share:.1%} of {who}'s attention goes to the class token(s), which the picture cannot show.")
     allowed = on_grid(result.masks[layer, head, q].float(), g.grid, g.prefix)
+    if result.hidden is not None:
+        hidden = on_grid(result.hidden.float(), g.grid, g.prefix)
+        st.plotly_chart(patch_overlay_figure(image, 1.0 - hidden, "What the masked run saw (input mask)", 0.85, 1.0,
+                                             MASK_SCALE, "shown"), width="stretch", key="img_hidden")
+        st.caption(f"Dark patches were hidden from the masked run's input ({int(hidden.sum())} of {hidden.size}): "
+                   "their pixels were set to the normalised mean before the model saw them.")
     a, b = st.columns(2)
     a.plotly_chart(patch_overlay_figure(image, allowed, f"Mask applied for {who} (L{layer} H{head})", 0.85, 1.0,
                                         MASK_SCALE, "allowed", cell), width="stretch", key="img_mask")

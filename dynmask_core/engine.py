@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -145,6 +145,7 @@ class RunResult:
         truncated: Whether the input was cut to fit.
         kind: Input kind (``text``, ``image``, ``audio``).
         geometry: The input's patch grid / frame duration (:class:`~dynmask_core.modalities.Geometry`), or None.
+        hidden: ``(T,)`` bool, the positions an input-masking strategy hid from the masked run, or None.
     """
 
     model_id: str
@@ -163,6 +164,7 @@ class RunResult:
     truncated: bool = False
     kind: str = "text"
     geometry: Any = None
+    hidden: Tensor | None = None
 
     @property
     def seed(self) -> int:
@@ -208,6 +210,7 @@ class RunResult:
             "outputs": {"masked": self.outputs, "baseline": self.baseline_outputs},
             "metrics": self.metrics,
             "empty_rows": self.empty_rows,
+            "hidden_positions": None if self.hidden is None else torch.nonzero(self.hidden).flatten().tolist(),
             "truncated": self.truncated,
             "timings": self.timings,
             "layer_names": self.layer_names,
@@ -229,8 +232,9 @@ def run(loaded: Any, prepared: Any, plan: MaskPlan) -> RunResult:
     plan = plan.resolved()
     _check_indices(plan, loaded)
     where = {"segment_ids": prepared.segment_ids, "geometry": prepared.geometry, "call": loaded}
+    masked_inputs, hidden = hide_input(plan, prepared)
     base = forward(loaded.model, prepared.inputs, IDENTITY_PLAN, **where)
-    masked = forward(loaded.model, prepared.inputs, plan, **where)
+    masked = forward(loaded.model, masked_inputs, plan, **where)
     if masked.attention is None or base.attention is None:
         raise ValueError("the model's attention layers have different shapes; this view needs equal layers")
     result = RunResult(
@@ -250,9 +254,19 @@ def run(loaded: Any, prepared: Any, plan: MaskPlan) -> RunResult:
         truncated=bool(prepared.truncated),
         kind=prepared.kind,
         geometry=prepared.geometry,
+        hidden=hidden,
     )
     result.timings["total_s"] = time.perf_counter() - start
     return result
+
+
+def hide_input(plan: MaskPlan, prepared: Any) -> tuple[Mapping[str, Tensor], Tensor | None]:
+    """The masked run's input: the plan's input-masking strategies applied in turn, and the positions they hid."""
+    inputs, hidden = prepared.inputs, None
+    for entry, params in plan.mask().hides:
+        inputs, h = entry.hide(params, replace(prepared, inputs=dict(inputs)), int(plan.seed or 0))
+        hidden = h if hidden is None else hidden | h
+    return inputs, hidden
 
 
 def _check_indices(plan: MaskPlan, loaded: Any) -> None:

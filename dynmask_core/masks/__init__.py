@@ -1,6 +1,7 @@
 """Attention-mask strategies: one registry, keyed by short stable ids (see MASKS.md for the conventions)."""
 
 from dynmask_core.masks import dynamic as _dynamic  # noqa: F401  (registers the dynamic strategies; after static)
+from dynmask_core.masks import inputs as _inputs  # noqa: F401  (registers the input-masking strategies; last)
 from dynmask_core.masks import static as _static  # noqa: F401  (registers the static strategies)
 from dynmask_core.masks.apply import MODES, ApplyOptions, masked_softmax
 from dynmask_core.masks.base import (

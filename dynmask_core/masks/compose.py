@@ -54,9 +54,10 @@ class ComposedMask:
         self.kind = "dynamic" if any(e.kind == "dynamic" for e in self._entries) else "static"
         self.uses_seed = any(e.uses_seed for e in self._entries)
         self.uses_scores = any(e.uses_scores for e in self._entries)
-        self.is_identity = all(t.strategy == "none" for t in self.terms) and all(
-            t.op == "and" for t in self.terms[1:]
-        )
+        self.is_identity = all(t.strategy == "none" or e.hide is not None for t, e in zip(self.terms, self._entries)) \
+            and all(t.op == "and" for t in self.terms[1:])
+        #: Input-masking terms: (entry, params), applied to the input of the masked run (see masks/inputs.py).
+        self.hides = tuple((e, t.params) for t, e in zip(self.terms, self._entries) if e.hide is not None)
 
     def label(self) -> str:
         """``causal & topk(k=2)``."""

@@ -57,3 +57,22 @@ def test_a_2d_strategy_on_text_is_a_message_not_a_crash() -> None:
     at.run()
     assert not at.exception
     assert any("2-D grid of image patches" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize(("state", "titles"), [
+    (AppState(input_kind="image", input_ref="shapes-star", model="shapes_vit", strategy="mae_patches", seed=3),
+     ("What the masked run saw (input mask)", "Masked run: CLS attends to", "Rollout, masked run")),
+    (AppState(input_kind="audio", input_ref="kw-stop", model="keywords_audio", strategy="specaugment", seed=2),
+     ("attends along time", "What the masked run could not hear", "Rollout from the first token")),
+], ids=["image-mae", "audio-specaugment"])
+def test_bundled_media_links_with_input_masks(state: AppState, titles: tuple[str, ...]) -> None:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params.update(state.to_query_params())
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error and not at.warning
+    shown = _charts(at)
+    for text in titles:
+        assert text in shown, text
+    result = next(iter(at.session_state["pg.memo"].values()))
+    assert result.hidden is not None and bool(result.hidden.any()) and result.seed == state.seed

@@ -489,7 +489,9 @@ def test_seed_dependence_matches_the_registry_flags(sid):
     b = s.materialize(s.resolve({}), _sweep_ctx(33, 33, seed=2)).allowed
     a_again = s.materialize(s.resolve({}), _sweep_ctx(33, 33, seed=1)).allowed
     assert torch.equal(a, a_again), f"{sid} is not reproducible from its seed"
-    if s.uses_seed:
+    if s.hide is not None:  # input-masking: the seed draws what is hidden (tests/core/test_input_masks.py)
+        assert bool(a.all()), f"{sid} hides the input; it must not mask attention"
+    elif s.uses_seed:
         assert not torch.equal(a, b), f"{sid} says it uses the seed but ignores it"
     else:
         assert torch.equal(a, b), f"{sid} changes with the run seed but does not say so"
