@@ -9,7 +9,7 @@ import streamlit as st
 
 from dynmask_app import inputs, messages
 from dynmask_core.analysis.rollout import on_grid, rollout
-from dynmask_core.viz.audio import time_figure
+from dynmask_core.viz.audio import time_figure, waveform_figure
 
 
 def _sound(state: Any) -> tuple[np.ndarray, int] | None:
@@ -36,6 +36,8 @@ def audio_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
         return
     wave, rate = sound
     st.audio(wave, sample_rate=rate)
+    st.plotly_chart(waveform_figure(wave, rate, f"The recording ({wave.size / rate:.2f} s at {rate} Hz)"),
+                    width="stretch", key="audio_wave")
     g = result.geometry
     options = list(range(len(result.tokens)))
     q = st.selectbox("Query: whose attention to show", options, key=f"{ns}.audio_query",

@@ -71,3 +71,19 @@ def time_figure(wave: Any, rate: int, curves: Mapping[str, Any], seconds_per_ste
     fig.update_yaxes(title_text="frequency (Hz)", secondary_y=False)
     fig.update_yaxes(title_text=label, secondary_y=True, rangemode="tozero", showgrid=False)
     return fig
+
+
+def waveform_figure(wave: Any, rate: int, title: str = "The recording", max_points: int = 4000) -> go.Figure:
+    """The waveform over time (decimated to at most ``max_points`` min/max pairs for the page)."""
+    x = as_array(wave, np.float64).reshape(-1)
+    step = max(1, int(np.ceil(x.size / max_points)))
+    usable = x[: x.size // step * step].reshape(-1, step) if step > 1 else x.reshape(-1, 1)
+    low, high = usable.min(axis=1), usable.max(axis=1)
+    t = (np.arange(low.size) * step) / rate
+    fig = go.Figure([go.Scatter(x=np.round(np.repeat(t, 2), 4), y=np.round(np.ravel(np.column_stack([low, high])), 4),
+                                mode="lines", line={"color": "#1f4e99", "width": 1}, hoverinfo="skip")])
+    fig.update_layout(title={"text": title, "x": 0.0}, height=200, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      font={"size": 14}, showlegend=False)
+    fig.update_xaxes(title_text="time (s)")
+    fig.update_yaxes(title_text="amplitude", range=[-1.05, 1.05])
+    return fig

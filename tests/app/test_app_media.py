@@ -63,7 +63,8 @@ def test_a_2d_strategy_on_text_is_a_message_not_a_crash() -> None:
     (AppState(input_kind="image", input_ref="shapes-star", model="shapes_vit", strategy="mae_patches", seed=3),
      ("What the masked run saw (input mask)", "Masked run: CLS attends to", "Rollout, masked run")),
     (AppState(input_kind="audio", input_ref="kw-stop", model="keywords_audio", strategy="specaugment", seed=2),
-     ("attends along time", "What the masked run could not hear", "Rollout from the first token")),
+     ("The recording (1.29 s at 16000 Hz)", "attends along time", "What the masked run could not hear",
+      "Rollout from the first token")),
 ], ids=["image-mae", "audio-specaugment"])
 def test_bundled_media_links_with_input_masks(state: AppState, titles: tuple[str, ...]) -> None:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
