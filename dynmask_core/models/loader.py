@@ -219,8 +219,11 @@ def _auto_class(config: Any) -> tuple[Any, str]:
     archs = list(getattr(config, "architectures", None) or [])
     if any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel") for a in archs):
         return tf.AutoModelForCausalLM, "causal_lm"
-    if any(a.endswith(("ForSequenceClassification", "ForImageClassification", "ForAudioClassification"))
-           for a in archs):
+    kinds = ("ForSequenceClassification", "ForImageClassification", "ForAudioClassification")
+    named = getattr(tf, archs[0], None) if archs else None
+    if named is not None and any(k in archs[0] for k in kinds):  # e.g. DeiTForImageClassificationWithTeacher
+        return named, "classifier"
+    if any(k in a for a in archs for k in kinds):
         for auto in (tf.AutoModelForSequenceClassification, tf.AutoModelForImageClassification,
                      tf.AutoModelForAudioClassification):
             if type(config) in auto._model_mapping:
@@ -266,9 +269,10 @@ def _load_auto(model_id: str, device: torch.device, display_id: str) -> LoadedMo
         raise ValueError(f"{shown(model_id)} is an encoder-decoder model ({config.model_type}); dynmask runs encoders, "
                          "classifiers and causal LMs for now.")
     auto, task = _auto_class(config)
-    if type(config) not in auto._model_mapping:
+    mapping = getattr(auto, "_model_mapping", None)  # an Auto class; a named class is its own model class
+    if mapping is not None and type(config) not in mapping:
         raise ValueError(f"{shown(model_id)} ({config.model_type}) has no {auto.__name__} class in transformers.")
-    if not takes_custom_attention(auto._model_mapping[type(config)]):
+    if not takes_custom_attention(mapping[type(config)] if mapping is not None else auto):
         raise ValueError(f"{shown(model_id)} is a {config.model_type} model, which cannot take a custom attention "
                          f"function. {SUPPORTED_FAMILIES_MESSAGE}")
     try:

@@ -117,3 +117,23 @@ def test_spectrogram_patches_of_an_ast(tmp_path) -> None:
     assert result.masks.shape == (2, 4, 10, 10)
     assert result.geometry_dict() == {"frames": 4, "seconds_per_frame": pytest.approx(0.16), "grid": [2, 4],
                                       "cls": True}
+
+
+@pytest.mark.parametrize(("config", "model", "prefix"), [
+    (tf.DeiTConfig, tf.DeiTForImageClassificationWithTeacher, 2),
+    (tf.BeitConfig, tf.BeitForImageClassification, 1),
+    (tf.Dinov2Config, tf.Dinov2ForImageClassification, 1),
+], ids=["deit-distilled", "beit", "dinov2"])
+def test_other_image_classifier_families(tmp_path, config, model, prefix) -> None:
+    """Hugging Face image classifiers of other families load as classifiers, with their prefix tokens counted."""
+    torch.manual_seed(0)
+    model(config(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=32,
+                 patch_size=8, num_labels=3, architectures=[model.__name__])).save_pretrained(tmp_path)
+    tf.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    loaded = load(str(tmp_path), device="cpu")
+    assert loaded.task == "classifier" and type(loaded.model) is model
+    prepared = encode(loaded, ImageSource((np.arange(40 * 40 * 3) % 251).astype(np.uint8).reshape(40, 40, 3)))
+    assert prepared.geometry.grid == (4, 4) and prepared.geometry.prefix == prefix
+    result = run(loaded, prepared, MaskPlan.of("neighborhood2d", {"radius": 0}))
+    assert result.masks.shape[-1] == prefix + 16 and len(result.outputs["probs"]) == 3
+    assert float((result.attention - result.baseline_attention).abs().max()) > 0.01
