@@ -7,14 +7,16 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dynmask_app import inputs, messages
+from dynmask_app import inputs, messages, runner
 from dynmask_core.analysis.rollout import on_grid, rollout
+from dynmask_core.modalities.image import as_seen
 from dynmask_core.viz.image import MASK_SCALE, patch_overlay_figure
 
 
 def _picture(state: Any) -> np.ndarray | None:
+    """The picture as the model saw it (its processor's resize and crop), so the patches line up."""
     try:
-        return np.asarray(inputs.source_of(state).image)
+        return as_seen(runner.get_model(state.model), inputs.source_of(state).image)
     except ValueError as err:
         messages.warning(f"The picture is not available here: {err}")
         return None

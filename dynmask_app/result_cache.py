@@ -83,7 +83,8 @@ class ResultCache:
                 self._put(key, result)
             finally:
                 with self._lock:
-                    self._computing.pop(key, None)
+                    if self._computing.get(key) is gate:  # a later computer's gate is not ours to drop
+                        del self._computing[key]
         return result
 
     def _put(self, key: str, result: Any) -> None:

@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -113,9 +114,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         loaded = load(recipe.model, device=args.device, progress=progress)
         resolved = resolve(recipe, loaded, strict=True)
+        plan = resolved.plan if recipe.seed is None else replace(resolved.plan, seed=recipe.seed)  # as given
         if isinstance(source, TextSource) and args.max_tokens is not None:
             source = TextSource(source.text, args.max_tokens)
-        result = run(loaded, encode(loaded, source), resolved.plan)
+        result = run(loaded, encode(loaded, source), plan)
     except ValueError as err:
         raise CliError(str(err)) from None
     files = export.write_run(out, result, input_record=record)

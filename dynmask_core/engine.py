@@ -232,7 +232,7 @@ def run(loaded: Any, prepared: Any, plan: MaskPlan) -> RunResult:
     plan = plan.resolved()
     _check_indices(plan, loaded)
     where = {"segment_ids": prepared.segment_ids, "geometry": prepared.geometry, "call": loaded}
-    masked_inputs, hidden = hide_input(plan, prepared)
+    masked_inputs, hidden = hide_input(plan, prepared, loaded.model)
     base = forward(loaded.model, prepared.inputs, IDENTITY_PLAN, **where)
     masked = forward(loaded.model, masked_inputs, plan, **where)
     if masked.attention is None or base.attention is None:
@@ -260,11 +260,11 @@ def run(loaded: Any, prepared: Any, plan: MaskPlan) -> RunResult:
     return result
 
 
-def hide_input(plan: MaskPlan, prepared: Any) -> tuple[Mapping[str, Tensor], Tensor | None]:
+def hide_input(plan: MaskPlan, prepared: Any, model: Any = None) -> tuple[Mapping[str, Tensor], Tensor | None]:
     """The masked run's input: the plan's input-masking strategies applied in turn, and the positions they hid."""
     inputs, hidden = prepared.inputs, None
     for entry, params in plan.mask().hides:
-        inputs, h = entry.hide(params, replace(prepared, inputs=dict(inputs)), int(plan.seed or 0))
+        inputs, h = entry.hide(params, replace(prepared, inputs=dict(inputs)), int(plan.seed or 0), model)
         hidden = h if hidden is None else hidden | h
     return inputs, hidden
 

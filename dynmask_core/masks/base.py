@@ -187,7 +187,7 @@ class Strategy:
         uses_seed: True when the run seed changes the mask.
         note: Extra caveat shown in the UI (e.g. how a paper's idea was adapted).
         inputs: The input kinds it works on (None = every kind); the 2-D strategies need an image's patch grid.
-        hide: For input-masking strategies, ``(params, prepared, seed) -> (model inputs, hidden (T,) bool)``: what
+        hide: For input-masking strategies, ``(params, prepared, seed, model) -> (inputs, hidden (T,) bool)``: what
             the masked run gets instead of the input, and which positions were hidden; None for attention masks.
     """
 
@@ -203,7 +203,7 @@ class Strategy:
     uses_seed: bool = False
     note: str = ""
     inputs: tuple[str, ...] | None = None
-    hide: Callable[[Mapping[str, Any], Any, int], tuple[Any, Tensor]] | None = None
+    hide: Callable[..., tuple[Any, Tensor]] | None = None
 
     def takes(self, kind: str) -> bool:
         """Whether the strategy works on inputs of ``kind`` (``text``, ``image``, ``audio``)."""

@@ -1,8 +1,8 @@
 """Input-masking strategies: they hide parts of the input itself (image patches, spectrogram bands, frame spans), as
 pre-training does (MAE, BEiT, SpecAugment, wav2vec 2.0), instead of masking attention.
 
-Each is a registry entry whose ``hide`` function takes the prepared input and returns new model inputs plus which
-positions were hidden; the engine gives the masked run the hidden input and the baseline the original, and the run
+Each is a registry entry whose ``hide(params, prepared, seed, model)`` returns new model inputs plus which positions
+were hidden; the engine gives the masked run the hidden input and the baseline the original, and the run
 records the hidden positions so the views can show them. Hidden content is set to 0 in the model's normalised
 input (the mean of an ImageNet-style image processor with mean/std normalisation, of AST's normalised filter banks);
 a wav2vec2-style model gets its own learned mask embedding through ``mask_time_indices``. Randomness comes from the
@@ -50,7 +50,7 @@ def _positions(prefix: int, hidden: Tensor) -> Tensor:
     return torch.cat([torch.zeros(prefix, dtype=torch.bool), hidden.reshape(-1).cpu()])
 
 
-def mae_patches(ratio: float, prepared: Any, seed: int) -> tuple[dict[str, Tensor], Tensor]:
+def mae_patches(ratio: float, prepared: Any, seed: int, model: Any = None) -> tuple[dict[str, Tensor], Tensor]:
     """MAE (He et al. 2022): a random ``ratio`` of the image's patches is hidden (drawn from the run's seed)."""
     rows, cols, prefix = _need(prepared, "mae_patches", "image patches")
     n = rows * cols
@@ -62,7 +62,7 @@ def mae_patches(ratio: float, prepared: Any, seed: int) -> tuple[dict[str, Tenso
     return _hide_pixels(prepared, hidden), _positions(prefix, hidden)
 
 
-def beit_blocks(ratio: float, prepared: Any, seed: int) -> tuple[dict[str, Tensor], Tensor]:
+def beit_blocks(ratio: float, prepared: Any, seed: int, model: Any = None) -> tuple[dict[str, Tensor], Tensor]:
     """BEiT (Bao et al. 2022): rectangular blocks of patches (at least 4 patches each, aspect ratio 0.3-3.3) are
     hidden until about ``ratio`` of the patches are."""
     rows, cols, prefix = _need(prepared, "beit_blocks", "image patches")
@@ -105,7 +105,7 @@ def _patches_hidden(prepared: Any, cover: Tensor) -> Tensor:
 
 
 def specaugment(time_masks: int, time_width: int, freq_masks: int, freq_width: int, prepared: Any,
-                seed: int) -> tuple[dict[str, Tensor], Tensor]:
+                seed: int, model: Any = None) -> tuple[dict[str, Tensor], Tensor]:
     """SpecAugment (Park et al. 2019): ``time_masks`` bands of up to ``time_width`` frames and ``freq_masks`` bands of
     up to ``freq_width`` mel bins are hidden."""
     feats = _spectrogram(prepared, "specaugment")
@@ -124,7 +124,7 @@ def specaugment(time_masks: int, time_width: int, freq_masks: int, freq_width: i
     return {**prepared.inputs, "input_values": hidden_feats}, _patches_hidden(prepared, cover)
 
 
-def w2v2_spans(p: float, span: int, prepared: Any, seed: int) -> tuple[dict[str, Tensor], Tensor]:
+def w2v2_spans(p: float, span: int, prepared: Any, seed: int, model: Any = None) -> tuple[dict[str, Tensor], Tensor]:
     """wav2vec 2.0 (Baevski et al. 2020): each time step starts a hidden span of ``span`` steps with probability
     ``p``. Frame models get ``mask_time_indices`` (their learned mask embedding); AST gets spectrogram frames
     set to 0."""
@@ -141,6 +141,9 @@ def w2v2_spans(p: float, span: int, prepared: Any, seed: int) -> tuple[dict[str,
                 _patches_hidden(prepared, cover))
     if prepared.kind != "audio":
         raise ValueError("w2v2_spans hides spans of audio frames: run it on an audio input")
+    if model is not None and not _has_mask_embedding(model):
+        raise ValueError("w2v2_spans needs a model with a learned mask embedding and spec augment switched on "
+                         "(config.apply_spec_augment): this one would ignore the spans")
     frames = len(prepared.labels) - prepared.geometry.prefix
     starts = torch.rand(frames, generator=gen) < p
     hidden = torch.zeros(frames, dtype=torch.bool)
@@ -149,6 +152,12 @@ def w2v2_spans(p: float, span: int, prepared: Any, seed: int) -> tuple[dict[str,
     device = next(iter(prepared.inputs.values())).device
     return ({**prepared.inputs, "mask_time_indices": hidden.unsqueeze(0).to(device)},
             _positions(prepared.geometry.prefix, hidden))
+
+
+def _has_mask_embedding(model: Any) -> bool:
+    """Whether a wav2vec2-style model uses ``mask_time_indices`` (spec augment on and a mask embedding present)."""
+    base = getattr(model, getattr(model, "base_model_prefix", ""), model)
+    return bool(getattr(model.config, "apply_spec_augment", False)) and hasattr(base, "masked_spec_embed")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -161,8 +170,9 @@ def _nothing_blocked(params: Mapping[str, Any], ctx: MaskContext) -> MaskOut:
 
 
 def _entry(fn, names: tuple[str, ...], **entry: Any) -> Strategy:
-    def hide(params: Mapping[str, Any], prepared: Any, seed: int) -> tuple[dict[str, Tensor], Tensor]:
-        return fn(*(params[n] for n in names), prepared, seed)
+    def hide(params: Mapping[str, Any], prepared: Any, seed: int, model: Any = None) -> tuple[dict[str, Tensor],
+                                                                                              Tensor]:
+        return fn(*(params[n] for n in names), prepared, seed, model)
 
     return register(Strategy(kind="dynamic", materialize=_nothing_blocked, uses_seed=True, hide=hide, **entry))
 

@@ -11,6 +11,7 @@ import torch
 from dynmask_core.modalities.base import Geometry, Modality, Prepared, register_modality
 
 MAX_SECONDS = 30.0  # longer clips are cut
+MIN_RATE, MAX_RATE = 4_000, 192_000  # sampling rates (Hz) a recording may have
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,13 @@ def prepare_audio(loaded: Any, source: AudioSource) -> Prepared:
     if wave.ndim != 1 or wave.size == 0 or not np.isfinite(wave).all():
         raise ValueError("the audio must be a non-empty mono waveform of finite numbers")
     rate = int(getattr(extractor, "sampling_rate", source.sampling_rate))
-    if int(source.sampling_rate) != rate:
-        wave = resample(wave, int(source.sampling_rate), rate)
-    n_before = wave.size
-    wave = wave[: int(MAX_SECONDS * rate)]
+    given = int(source.sampling_rate)
+    if not MIN_RATE <= given <= MAX_RATE:
+        raise ValueError(f"a sampling rate of {given} Hz is not a recording's: use {MIN_RATE}-{MAX_RATE} Hz")
+    n_before = round(wave.size * rate / given)
+    wave = wave[: int(MAX_SECONDS * given)]  # cut first: resampling a long clip would cost the server memory
+    if given != rate:
+        wave = resample(wave, given, rate)
     features = extractor(wave, sampling_rate=rate, return_tensors="pt")
     inputs = {k: v.to(loaded.device) for k, v in features.items() if k in ("input_values", "input_features")}
     patches = _spectrogram_patches(loaded.model)

@@ -27,8 +27,12 @@ AUDIO_SUFFIXES = ("wav", "flac", "ogg", "mp3")
 
 def read_bytes(path: str | Path, limit: int) -> bytes:
     """A file's bytes, or ValueError (missing, a folder, too large), without echoing more than the name."""
-    p = Path(path).expanduser()
-    if not p.is_file():
+    try:
+        p = Path(path).expanduser()
+        ok = p.is_file()
+    except (OSError, RuntimeError):  # "~nouser/...", a name too long for a path
+        ok = False
+    if not ok:
         raise ValueError(f"{shown(str(path))} is not a readable file")
     if p.stat().st_size > limit:
         raise ValueError(f"{shown(p.name)} is larger than {limit // 2**20} MB: use a smaller file")
@@ -86,6 +90,8 @@ def read_audio(data: bytes, name: str = "the audio") -> tuple[np.ndarray, int]:
     except (RuntimeError, TypeError, ValueError, sf.LibsndfileError):  # libsndfile's "format not recognised"
         raise ValueError(f"{label} is not a recording this app can read (or it is corrupt): upload WAV, FLAC, OGG "
                          "or MP3") from None
+    if not 4_000 <= int(rate) <= 192_000:
+        raise ValueError(f"{label} says it was sampled at {rate} Hz: a recording has 4,000-192,000 Hz")
     mono = wave.mean(axis=1).astype(np.float32)
     seconds = mono.size / max(int(rate), 1)
     if seconds < MIN_AUDIO_SECONDS:
@@ -95,14 +101,15 @@ def read_audio(data: bytes, name: str = "the audio") -> tuple[np.ndarray, int]:
     return mono, int(rate)
 
 
-def load_file(path: str | Path, kind: str) -> Any:
-    """A source for :func:`~dynmask_core.modalities.encode` from a file path (the command line)."""
+def load_file(path: str | Path, kind: str, data: bytes | None = None) -> Any:
+    """A source for :func:`~dynmask_core.modalities.encode` from a file path (the command line); ``data`` are its
+    bytes when already read."""
     from dynmask_core.modalities.audio import AudioSource
     from dynmask_core.modalities.image import ImageSource
 
     if kind == "image":
-        return ImageSource(read_image(read_bytes(path, MAX_IMAGE_BYTES), Path(path).name))
+        return ImageSource(read_image(data if data is not None else read_bytes(path, MAX_IMAGE_BYTES), Path(path).name))
     if kind == "audio":
-        wave, rate = read_audio(read_bytes(path, MAX_AUDIO_BYTES), Path(path).name)
+        wave, rate = read_audio(data if data is not None else read_bytes(path, MAX_AUDIO_BYTES), Path(path).name)
         return AudioSource(wave, rate)
     raise ValueError(f"files of kind {kind!r} are not read here; give text with --text")

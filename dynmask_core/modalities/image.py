@@ -9,7 +9,7 @@ import numpy as np
 
 from dynmask_core.modalities.base import Geometry, Modality, Prepared, register_modality
 
-_PREFIX_TOKENS = ("cls_token", "distillation_token", "register_tokens")
+_PREFIX_TOKENS = ("cls_token", "class_embedding", "distillation_token", "register_tokens")
 
 
 @dataclass(frozen=True)
@@ -30,16 +30,30 @@ def prepare_image(loaded: Any, source: ImageSource) -> Prepared:
     if processor is None:
         raise ValueError(f"{loaded.id} has no image processor: it does not take image input.")
     image = _rgb(source.image)
-    pixels = processor(images=image, return_tensors="pt")["pixel_values"].to(loaded.device)
+    pixels = processor(images=image, return_tensors="pt", input_data_format="channels_last")["pixel_values"]
+    pixels = pixels.to(loaded.device)
     rows, cols = patch_grid(loaded.model, pixels.shape[-2:])
-    prefix = prefix_tokens(loaded.model)
-    labels = ["CLS", "DIST", *(f"REG{i}" for i in range(max(0, prefix - 2)))][:prefix]
+    labels = prefix_labels(loaded.model)
+    prefix = len(labels)
     labels += [f"r{r}c{c}" for r in range(rows) for c in range(cols)]
     return Prepared("image", {"pixel_values": pixels}, labels, None, Geometry(grid=(rows, cols), prefix=prefix),
                     n_before=len(labels))
 
 
 register_modality(Modality("image", prepare_image, ("pixel_values",), "AutoImageProcessor"))
+
+
+def as_seen(loaded: Any, image: Any) -> np.ndarray:
+    """The picture as the model sees it (resized and cropped by its processor), ``(H, W, 3)`` uint8, for drawing
+    patch overlays that line up with the patches."""
+    out = loaded.processor(images=_rgb(image), return_tensors="np", input_data_format="channels_last")
+    pixels = np.asarray(out["pixel_values"][0], dtype=np.float64)  # (C, H, W), normalised
+    mean = np.asarray(getattr(loaded.processor, "image_mean", None) or [0.0] * 3, dtype=np.float64)[:, None, None]
+    std = np.asarray(getattr(loaded.processor, "image_std", None) or [1.0] * 3, dtype=np.float64)[:, None, None]
+    if getattr(loaded.processor, "do_normalize", True):
+        pixels = pixels * std + mean
+    scale = 255.0 if pixels.max() <= 1.5 else 1.0
+    return np.clip(pixels.transpose(1, 2, 0) * scale, 0, 255).astype(np.uint8)
 
 
 def _rgb(image: Any) -> Any:
@@ -64,12 +78,15 @@ def patch_grid(model: Any, size: Any) -> tuple[int, int]:
     return int(size[0]) // ph, int(size[1]) // pw
 
 
-def prefix_tokens(model: Any) -> int:
-    """How many tokens (CLS, distillation, registers) the embeddings put before the patches."""
+def prefix_labels(model: Any) -> list[str]:
+    """One label per prefix token, in the embeddings' order: CLS, DIST (DeiT), REG0.. (registers)."""
     emb = getattr(getattr(model, getattr(model, "base_model_prefix", ""), model), "embeddings", None)
-    count = 0
-    for name in _PREFIX_TOKENS:
+    out: list[str] = []
+    for name, label in (("cls_token", "CLS"), ("class_embedding", "CLS"), ("distillation_token", "DIST"),
+                        ("register_tokens", "REG")):
         value = getattr(emb, name, None)
-        if value is not None:
-            count += int(value.shape[1]) if value.dim() == 3 else 1
-    return count
+        if value is None:
+            continue
+        count = int(value.shape[1]) if value.dim() == 3 else 1
+        out += [label] if label != "REG" else [f"REG{i}" for i in range(count)]
+    return out

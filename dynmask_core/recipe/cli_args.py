@@ -11,6 +11,7 @@ Values are parsed by the same :class:`~dynmask_core.recipe.Field` as a link's, s
 from __future__ import annotations
 
 import argparse
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -90,7 +91,7 @@ def input_from_args(args: argparse.Namespace, load: bool = True) -> tuple[str, s
         ValueError: an unknown sample, an empty text, or a file that cannot be read (one line).
     """
     from dynmask_core.modalities import TextSource
-    from dynmask_core.modalities.files import load_file
+    from dynmask_core.modalities.files import MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, load_file, read_bytes
     from dynmask_core.samples import get_sample
 
     if getattr(args, "sample", None):
@@ -101,22 +102,14 @@ def input_from_args(args: argparse.Namespace, load: bool = True) -> tuple[str, s
     for kind in ("image", "audio"):
         path = getattr(args, kind, None)
         if path:
-            source = load_file(path, kind) if load else None
-            return kind, UPLOAD_PREFIX + _digest(path), source, {"kind": kind, "file": str(path)}
+            data = read_bytes(path, MAX_IMAGE_BYTES if kind == "image" else MAX_AUDIO_BYTES)
+            source = load_file(path, kind, data) if load else None
+            digest = hashlib.sha256(data).hexdigest()[:16]
+            return kind, UPLOAD_PREFIX + digest, source, {"kind": kind, "file": str(path)}
     text = getattr(args, "text", None) or ""
     if not text.strip():
         raise ValueError("--text is empty: give a sentence, e.g. --text \"The film was wonderful.\"")
     return "text", text, TextSource(text), {"kind": "text"}
-
-
-def _digest(path: str) -> str:
-    import hashlib
-    from pathlib import Path
-
-    try:
-        return hashlib.sha256(Path(path).expanduser().read_bytes()).hexdigest()[:16]
-    except OSError:
-        return "unreadable"
 
 
 def parse_params(items: Sequence[str] | None, flag: str = "--param") -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from dynmask_core.messages import names_list, shown  # noqa: F401  (re-exported)
 
 MAX_INDEX = 4095  # no model here has more layers or heads
+PAGE_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # what a page id looks like
 
 _SAME = object()  # cli_default: the same as the recipe's default
 _TRUE = {"1", "true", "yes", "on"}

@@ -11,7 +11,6 @@ a subclass overrides :meth:`Recipe.sides`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -20,7 +19,7 @@ from dynmask_core.masks import MODES, ApplyOptions, ComposedMask, MaskPlan, Mask
 from dynmask_core.masks.plan import MAX_SEED
 from dynmask_core.modalities import KINDS, TextSource
 from dynmask_core.models.loader import DEFAULT_MODEL
-from dynmask_core.recipe.fields import MAX_INDEX, Field, declare, shown, specs
+from dynmask_core.recipe.fields import MAX_INDEX, PAGE_ID, Field, declare, shown, specs
 from dynmask_core.recipe.url import decode_query, encode_query
 from dynmask_core.samples import DEFAULT_TEXT, UPLOAD_PREFIX, get_sample
 
@@ -28,7 +27,6 @@ MAX_URL_TEXT = 1000  # longer text is not put in the link
 COMPOSE_OPS = ("none", "and", "or")
 OP_LABELS = {"none": "no second strategy", "and": "AND: both must allow", "or": "OR: either may allow"}
 Params = tuple[tuple[str, Any], ...]
-_PAGE_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ class Recipe:
     renormalize: bool = declare(
         True, type="bool", label="renormalise rows to sum to 1", url="renorm", cli="--no-renormalize",
         cli_value=False, widget="toggle", key="renorm", when=("mode", "gate"), group="where",
-        help="gate mode: rescale rows to sum to 1")
+        help="gate mode: rows are rescaled to sum to 1 again (the CLI's --no-renormalize turns that off)")
     seed: int | None = declare(
         None, type="seed", min=0, max=MAX_SEED, label="Seed (random strategies)", url="seed", cli="--seed",
         widget="number", group="where", help="seed for dynamic strategies (default: a fresh one, recorded and shared)")
@@ -143,7 +141,7 @@ class Recipe:
     def check_page(self) -> None:
         """Raises ValueError for a page id that is not known."""
         pages = self.known_pages()
-        if (pages is not None and self.page not in pages) or (pages is None and not _PAGE_ID.match(self.page)):
+        if (pages is not None and self.page not in pages) or (pages is None and not PAGE_ID.match(self.page)):
             raise ValueError(f"page must be one of {', '.join(pages or ('playground',))}, got {shown(self.page)}")
 
     # ------------------------------------------------------------------------------------------------ input
@@ -156,7 +154,7 @@ class Recipe:
     @property
     def is_upload(self) -> bool:
         """Whether the input is an uploaded file (named by its hash, which no link can carry)."""
-        return self.input_ref.startswith(UPLOAD_PREFIX)
+        return self.input_kind != "text" and self.input_ref.startswith(UPLOAD_PREFIX)
 
     @property
     def input_in_url(self) -> bool:
@@ -196,10 +194,10 @@ class Recipe:
         return any(ComposedMask(self.terms(s)).uses_seed for s in ((side,) if side else self.sides()))
 
     def plan(self, side: str = "main") -> MaskPlan:
-        """The engine plan of one side. The seed is the recipe's; with none set, a side without randomness gets 0
-        (so equal recipes share one result) and one with randomness None (:func:`~dynmask_core.recipe.resolve`
-        draws it for the whole recipe first)."""
-        seed = self.seed if self.seed is not None or self.uses_seed(side) else 0
+        """The engine plan of one side. A side without randomness gets seed 0 (so equal recipes share one result,
+        and a Compare page's static side is not rerun when the seed is re-drawn); a side with randomness the recipe's
+        seed (:func:`~dynmask_core.recipe.resolve` draws it for the whole recipe first when there is none)."""
+        seed = self.seed if self.uses_seed(side) else 0
         return MaskPlan(
             terms=self.terms(side), layers=self.layers or None, heads=self.heads or None,
             apply=ApplyOptions(self.mode, self.beta, self.renormalize), seed=seed, model_causal=self.model_causal,

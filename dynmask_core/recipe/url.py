@@ -18,7 +18,7 @@ from dynmask_core.masks import REGISTRY
 from dynmask_core.messages import names_list, shown
 from dynmask_core.modalities import MAX_CHARS
 from dynmask_core.models.loader import default_model
-from dynmask_core.recipe.fields import Field
+from dynmask_core.recipe.fields import PAGE_ID, Field
 from dynmask_core.samples import UPLOAD_PREFIX, samples
 
 VERSION = 2
@@ -98,7 +98,7 @@ def decode_query(cls: Any, qp: Mapping[str, Any], page: str | None = None) -> tu
     pages = cls.known_pages()
     fallback = page or "playground"
     link_page = raw.get("page", fallback)
-    if pages is not None and link_page not in pages:
+    if (pages is not None and link_page not in pages) or (pages is None and not PAGE_ID.match(link_page)):
         warn.append(f"Unknown page {shown(link_page)}; opening {fallback}.")
         link_page = fallback
     page = page or link_page
@@ -158,7 +158,7 @@ def _check_input(values: dict[str, Any], base: Any, warn: list[str]) -> None:
     kind = values.get("input_kind", base.input_kind)
     ref = str(values.get("input_ref", ""))
     first = next(iter(samples(kind)), None) if kind != "text" else None
-    if ref.startswith(UPLOAD_PREFIX):
+    if kind != "text" and ref.startswith(UPLOAD_PREFIX):
         warn.append("This link names an uploaded file, which a link cannot carry: upload it again"
                     + (f" (showing the sample {first.id!r} meanwhile)." if first else "."))
         values.pop("input_ref")

@@ -143,13 +143,15 @@ def test_image_links_name_bundled_samples_and_uploads_say_so() -> None:
     assert Recipe.from_query_params(recipe.to_query_params()) == (recipe, [])
     recipe, warnings = Recipe.from_query_params({"v": "2", "input": "image", "ref": "/etc/passwd"})
     assert recipe.input_ref == "chelsea" and any("Unknown image sample" in w for w in warnings)
-    recipe, warnings = Recipe.from_query_params({"v": "2", "input": "text", "ref": "upload:ab12"})
-    assert recipe.text == Recipe().text and any("upload it again" in w for w in warnings)
+    recipe, warnings = Recipe.from_query_params({"v": "2", "input": "image", "ref": "upload:ab12"})
+    assert recipe.input_ref == "chelsea" and any("upload it again" in w for w in warnings)
+    recipe, warnings = Recipe.from_query_params({"v": "1", "text": "upload: my notes"})  # only text, as before
+    assert (recipe.text, warnings) == ("upload: my notes", []) and recipe.input_in_url
     with pytest.raises(ValueError, match="unknown audio sample"):
         Recipe(input_kind="audio", input_ref="x").source()
     with pytest.raises(ValueError, match="upload it again"):
         Recipe(input_kind="image", input_ref="upload:0f").source()
-    assert not Recipe(input_ref="upload:0f").input_in_url
+    assert not Recipe(input_kind="image", input_ref="upload:0f").input_in_url
 
 
 def test_parse_indices() -> None:
@@ -173,10 +175,10 @@ def test_policy_draws_the_seed_once_and_only_when_used() -> None:
     dynamic = resolve(TwoSided(page="compare", strategy="causal", strategy2="lsh"), _Model())
     seed = dynamic.recipe.seed
     assert seed is not None and dynamic.plans["b"].seed == seed  # drawn once for the recipe
-    assert dynamic.plans["a"].seed == seed  # recorded on both sides: the link names one seed
+    assert dynamic.plans["a"].seed == 0  # the static side: 0, so a re-drawn seed does not rerun it
     again = resolve(dynamic.recipe, _Model())
     assert again.recipe == dynamic.recipe and again.plans["b"].seed == seed  # a recipe with a seed keeps it
-    assert resolve(Recipe(strategy="causal", seed=7), _Model()).plan.seed == 7  # a seed given is recorded
+    assert resolve(Recipe(strategy="causal", seed=7), _Model()).plan.seed == 0  # unused: one cache entry
 
 
 def test_policy_fits_indices_to_the_model_as_warnings_or_errors() -> None:
