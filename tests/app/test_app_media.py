@@ -31,14 +31,20 @@ def _charts(at: AppTest) -> str:
     return " ".join(c.proto.spec for c in at.get("plotly_chart"))
 
 
-def test_image_link_shows_overlays_and_the_numbers_of_the_core(vit_folder) -> None:
-    state = AppState(input_kind="image", input_ref="chelsea", model=vit_folder, strategy="neighborhood2d",
-                     params={"radius": 1}, layer=1, head=2)
+def _open_clean(state: AppState) -> AppTest:
+    """The Playground opened on ``state``'s link, checked for no exception, error or warning."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.query_params.update(state.to_query_params())
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error and not at.warning
+    return at
+
+
+def test_image_link_shows_overlays_and_the_numbers_of_the_core(vit_folder) -> None:
+    state = AppState(input_kind="image", input_ref="chelsea", model=vit_folder, strategy="neighborhood2d",
+                     params={"radius": 1}, layer=1, head=2)
+    at = _open_clean(state)
     titles = _charts(at)
     for text in ("Masked run: CLS attends to (L1 H2)", "Baseline: CLS attends to", "Mask applied for CLS",
                  "Rollout, masked run", "Class probabilities"):
@@ -67,11 +73,7 @@ def test_a_2d_strategy_on_text_is_a_message_not_a_crash() -> None:
       "Rollout from the first token")),
 ], ids=["image-mae", "audio-specaugment"])
 def test_bundled_media_links_with_input_masks(state: AppState, titles: tuple[str, ...]) -> None:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.query_params.update(state.to_query_params())
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error and not at.warning
+    at = _open_clean(state)
     shown = _charts(at)
     for text in titles:
         assert text in shown, text
