@@ -119,7 +119,7 @@ def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: di
         label: Overrides the declared label (e.g. "Strategy A (left)").
     """
     key, label = f"{ns}.{spec.key}", label or spec.label
-    if spec.when is not None and current.get(spec.when[0]) != spec.when[1]:
+    if not spec.matters(current):
         return st.session_state.get(key, spec.default)  # kept, not shown: it does not matter in this mode
     kind = spec.widget
     input_kind = current.get("input_kind", "text")
@@ -152,6 +152,8 @@ def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: di
         return value
     if kind == "number":
         return _number(spec, key, label)
+    if kind == "target":
+        return _target(spec, key, label, facts)
     if kind == "toggle":
         on = st.toggle(label, key=key, help=spec.help)
         if spec.choice_help:
@@ -175,6 +177,23 @@ def _number(spec: Field, key: str, label: str) -> Any:
     value = st.number_input(label, int(spec.min), int(spec.max), step=1, key=key, help=spec.help,
                             placeholder="empty = new random seed each Run" if spec.type == "seed" else None)
     return None if value is None else int(value)
+
+
+def _target(spec: Field, key: str, label: str, facts: dict[str, Any] | None) -> str:
+    """The attribution target: free text, with what this model takes said under it."""
+    value = st.text_input(label, key=key, help=spec.help, max_chars=int(spec.max) if spec.max else None)
+    facts = facts or {}
+    if facts.get("task") == "causal_lm":
+        takes = "predicted (the unmasked model's next token) or one token, e.g. Paris"
+    elif facts.get("labels"):
+        labels = ", ".join(facts["labels"][:12]) + (" …" if len(facts["labels"]) > 12 else "")
+        takes = f"predicted (the unmasked model's class) or a class: {labels}"
+    else:
+        takes = "similar:<a sentence> (this model gives an embedding)"
+    if facts.get("modality", "text") == "text" and facts.get("task") != "causal_lm" and facts.get("labels"):
+        takes += "; or similar:<a sentence>"
+    st.caption(f"Target: {takes}.")
+    return (value or "").strip() or str(spec.default)
 
 
 def text_controls(key: str, label: str = "Text") -> str:

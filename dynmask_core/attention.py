@@ -56,6 +56,33 @@ class RunContext:
     layer_names: list[str] = field(default_factory=list)
     static_cache: dict[tuple, MaskOut] = field(default_factory=dict)
     scratch: dict[str, Any] = field(default_factory=dict)
+    head_gates: Tensor | None = None  # (L, H) multipliers of each head's weights (head importance), or None
+    probe: Any = None  # an AttentionProbe: one layer's weights scaled and made a gradient leaf (attention attribution)
+
+
+@dataclass
+class AttentionProbe:
+    """Replaces the weights ``A`` of one layer by ``alpha_b * A`` (one ``alpha`` per batch item), detached from what
+    came before and made a leaf, so ``d score / d (alpha A)`` can be read from :attr:`leaf` after the pass (the
+    integrated gradients over attention of Hao et al., AAAI 2021).
+
+    Attributes:
+        layer: The attention layer (call order) whose weights are scaled.
+        alphas: ``(B,)`` scale of each batch item.
+        weights: After the pass, ``A`` of that layer (``(B, H, Q, K)``, detached).
+        leaf: After the pass, the scaled weights the rest of the model used (``requires_grad``).
+    """
+
+    layer: int
+    alphas: Tensor
+    weights: Tensor | None = None
+    leaf: Tensor | None = None
+
+    def take(self, probs: Tensor) -> Tensor:
+        """The scaled weights to use in place of ``probs``."""
+        self.weights = probs.detach()
+        self.leaf = (self.weights * self.alphas.to(probs.dtype).view(-1, 1, 1, 1)).requires_grad_(True)
+        return self.leaf
 
 
 _ACTIVE: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("dynmask_run", default=None)
@@ -86,7 +113,7 @@ def _strategy_mask(state: RunContext, layer: int, scores: Tensor, query: Tensor,
     if state.mask.is_identity or (plan.layers is not None and layer not in plan.layers):
         return None
     b, h, q_len, k_len = scores.shape
-    cache_key = (q_len, k_len, h, model_allowed is None)
+    cache_key = (q_len, k_len, h, model_allowed is None, layer if state.mask.per_layer else None)
     out = state.static_cache.get(cache_key) if state.mask.kind == "static" else None
     if out is None:
         ctx = MaskContext(
@@ -104,7 +131,8 @@ def _strategy_mask(state: RunContext, layer: int, scores: Tensor, query: Tensor,
     selected[[i for i in plan.heads if i < h]] = True
     selected = selected.view(1, h, 1, 1)
     bias = None if out.bias is None else out.bias * selected
-    return MaskOut(out.allowed | ~selected, bias)
+    gate = None if out.gate is None else torch.where(selected, out.gate, torch.ones_like(out.gate))
+    return MaskOut(out.allowed | ~selected, bias, gate)
 
 
 def dynmask_attention(module: torch.nn.Module, query: Tensor, key: Tensor, value: Tensor,
@@ -160,6 +188,12 @@ def dynmask_attention(module: torch.nn.Module, query: Tensor, key: Tensor, value
             None if strategy is None else strategy.bias,
             state.plan.apply if state is not None else ApplyOptions(),
         )
+    if strategy is not None and strategy.gate is not None:
+        probs = probs * strategy.gate.to(probs.dtype)
+    if state is not None and state.head_gates is not None and layer < state.head_gates.shape[0]:
+        probs = probs * state.head_gates[layer].view(1, h, 1, 1).to(probs.dtype)
+    if state is not None and state.probe is not None and state.probe.layer == layer:
+        probs = state.probe.take(probs)
     probs = probs.to(value.dtype)
     if dropout and module.training:
         probs = torch.nn.functional.dropout(probs, p=dropout)
@@ -181,7 +215,8 @@ AttentionMaskInterface.register(ATTN_IMPLEMENTATION, eager_mask)
 @contextmanager
 def applied(model: torch.nn.Module, plan: MaskPlan = IDENTITY_PLAN, *, capture: bool = False,
             segment_ids: Tensor | None = None, key_padding: Tensor | None = None,
-            geometry: Any = None) -> Iterator[RunContext]:
+            geometry: Any = None, head_gates: Tensor | None = None,
+            probe: AttentionProbe | None = None) -> Iterator[RunContext]:
     """Applies ``plan`` inside every attention layer of ``model`` for the code run inside the block.
 
     Any forward works inside: with or without gradients, one pass or many (Captum). Nothing global changes: the
@@ -194,12 +229,15 @@ def applied(model: torch.nn.Module, plan: MaskPlan = IDENTITY_PLAN, *, capture: 
         segment_ids: ``(K,)`` segment of each position, for the ``document`` strategy.
         key_padding: ``(B, K)`` bool, True = real token; needed when a causal LM is let see the future.
         geometry: The input's :class:`~dynmask_core.modalities.Geometry` (for the 2-D strategies), or None.
+        head_gates: ``(L, H)`` multipliers of each head's weights (give them ``requires_grad`` for head importance).
+        probe: An :class:`AttentionProbe` scaling one layer's weights (attention attribution).
 
     Yields:
         The :class:`RunContext`; after the block, ``ctx.layer_of`` tells whether any attention layer ran.
     """
     state = RunContext(plan=plan, mask=plan.mask(), capture=capture, names=attention_names(model),
-                       segment_ids=segment_ids, key_padding=key_padding, geometry=geometry)
+                       segment_ids=segment_ids, key_padding=key_padding, geometry=geometry,
+                       head_gates=head_gates, probe=probe)
     token = _ACTIVE.set(state)
     try:
         yield state

@@ -1,9 +1,11 @@
-"""Command line: ``python -m dynmask_core strategies | models | samples | run | prepare``.
+"""Command line: ``python -m dynmask_core strategies | models | samples | run | attribute | prepare``.
 
 ``run`` walks the same path as the app (recipe -> resolve -> encode -> run) and writes ``run.json``, ``masks.npy``
 (bool (L, H, Q, K)), ``attention.npy`` and ``baseline_attention.npy`` (float32 (L, H, Q, K)). Its recipe options
-are generated from the recipe's field declarations. Every user error, argparse's own included, exits with status 2
-and ONE line that says what is allowed.
+are generated from the recipe's field declarations. ``attribute`` takes the same options plus ``--method``,
+``--target`` and ``--steps`` and writes ``attribution.json``, ``attribution.npy`` and ``baseline_attribution.npy``
+(one score per position; images add ``attribution_pixels.npy``). Every user error, argparse's own included, exits
+with status 2 and ONE line that says what is allowed.
 """
 
 from __future__ import annotations
@@ -85,9 +87,12 @@ def cmd_samples(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from dynmask_core import export
-    from dynmask_core.engine import run
+def _recipe_run(args: argparse.Namespace, page: str) -> tuple:
+    """What ``run`` and ``attribute`` share: the recipe, the output folder, the model, the plan and the input.
+
+    Returns:
+        ``(recipe, out, loaded, plan, prepared, input_record)``.
+    """
     from dynmask_core.modalities import TextSource, encode
     from dynmask_core.models import load
     from dynmask_core.recipe import resolve
@@ -96,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.max_tokens is not None and args.max_tokens < 1:
         raise CliError(f"--max-tokens must be at least 1, got {args.max_tokens}")
     try:
-        recipe = recipe_from_args(args)
+        recipe = recipe_from_args(args, page=page)
         _, _, source, record = input_from_args(args)
     except ValueError as err:
         raise CliError(str(err)) from None
@@ -117,17 +122,62 @@ def cmd_run(args: argparse.Namespace) -> int:
         plan = resolved.plan if recipe.seed is None else replace(resolved.plan, seed=recipe.seed)  # as given
         if isinstance(source, TextSource) and args.max_tokens is not None:
             source = TextSource(source.text, args.max_tokens)
-        result = run(loaded, encode(loaded, source), plan)
+        prepared = encode(loaded, source)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    return resolved.recipe, out, loaded, plan.resolved(), prepared, record
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dynmask_core import export
+    from dynmask_core.engine import run
+
+    _, out, loaded, plan, prepared, record = _recipe_run(args, "playground")
+    try:
+        result = run(loaded, prepared, plan)
     except ValueError as err:
         raise CliError(str(err)) from None
     files = export.write_run(out, result, input_record=record)
     print(f"{result.plan.mask().label()} on {loaded.id} ({len(result.tokens)} tokens, seed {result.seed}): "
           f"{result.baseline_output.describe(result.metrics)}")
-    if result.truncated:
-        what = "text was cut to" if result.kind == "text" else f"{result.kind} was cut to fit the model's"
-        print(f"note: the {what} {len(result.tokens)} positions", file=sys.stderr)
+    _note_truncated(prepared)
     print(f"wrote {out}/{', '.join(files)}")
     return 0
+
+
+def cmd_attribute(args: argparse.Namespace) -> int:
+    from dynmask_core import export
+    from dynmask_core.attribution import attribute
+
+    recipe, out, loaded, plan, prepared, record = _recipe_run(args, "attribution")
+
+    def progress(fraction: float, what: str) -> None:
+        step = int(fraction * 10)
+        if step != progress.last:  # type: ignore[attr-defined]
+            progress.last = step  # type: ignore[attr-defined]
+            print(f"[{fraction:4.0%}] {what}", file=sys.stderr)
+
+    progress.last = -1  # type: ignore[attr-defined]
+    try:
+        result = attribute(loaded, prepared, plan, recipe.attr_method, recipe.attr_target, recipe.attr_steps,
+                           progress=progress)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    extra = {"model": loaded.id, "input": record, "strategy": plan.to_dict(), "seed": int(plan.seed or 0)}
+    files = export.write_attribution(out, result, extra)
+    delta = "" if result.masked.delta is None else \
+        f", convergence delta {result.masked.delta:+.2e} (masked) / {result.baseline.delta:+.2e} (unmasked)"
+    print(f"{result.method} of the {result.target.describe()} on {loaded.id}, {plan.mask().label()} vs unmasked "
+          f"({len(result.positions)} positions, {result.seconds:.1f} s{delta})")
+    _note_truncated(prepared)
+    print(f"wrote {out}/{', '.join(files)}")
+    return 0
+
+
+def _note_truncated(prepared) -> None:
+    if prepared.truncated:
+        what = "text was cut to" if prepared.kind == "text" else f"{prepared.kind} was cut to fit the model's"
+        print(f"note: the {what} {len(prepared.labels)} positions", file=sys.stderr)
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -154,13 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_strategies)
 
-    p = sub.add_parser("run", help="run a model with a mask strategy and write run.json + NPY files")
-    add_recipe_arguments(p)
-    p.add_argument("--max-tokens", type=_int("--max-tokens"), help="cut the input to this many tokens "
-                                                                    "(default: model limit)")
-    p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.set_defaults(func=cmd_run)
+    for name, page, func, text in (
+            ("run", "playground", cmd_run, "run a model with a mask strategy and write run.json + NPY files"),
+            ("attribute", "attribution", cmd_attribute, "attribute the prediction to the input, masked vs "
+                                                          "unmasked; writes attribution.json + NPY files")):
+        p = sub.add_parser(name, help=text)
+        add_recipe_arguments(p, page=page)
+        p.add_argument("--max-tokens", type=_int("--max-tokens"), help="cut the input to this many tokens "
+                                                                        "(default: model limit)")
+        p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+        p.add_argument("--out", required=True, help="output folder")
+        p.set_defaults(func=func)
 
     p = sub.add_parser("models", help="list the bundled models (id, modality, task, labels, layers, heads)")
     p.add_argument("--json", action="store_true", help="machine-readable output")

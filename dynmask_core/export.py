@@ -154,3 +154,30 @@ def write_run(folder: Any, result: Any, input_record: Mapping[str, Any] | None =
     (out / "attention.npy").write_bytes(npy_bytes(as_array(result.attention, np.float32)))
     (out / "baseline_attention.npy").write_bytes(npy_bytes(as_array(result.baseline_attention, np.float32)))
     return RUN_FILES
+
+
+def attribution_files(result: Any) -> dict[str, bytes]:
+    """The files of an attribution: ``attribution.json`` (see ``AttributionResult.to_dict``), ``attribution.npy`` and
+    ``baseline_attribution.npy`` (float64 (T,), one score per position), and for images ``attribution_pixels.npy`` /
+    ``baseline_attribution_pixels.npy`` ((H, W), channels summed), for spectrogram audio ``attribution_frames.npy``
+    / ``baseline_attribution_frames.npy`` ((frames,), mel bins summed)."""
+    files = {"attribution.json": json_bytes(result.to_dict()),
+             "attribution.npy": npy_bytes(np.asarray(result.masked.positions, dtype=np.float64)),
+             "baseline_attribution.npy": npy_bytes(np.asarray(result.baseline.positions, dtype=np.float64))}
+    if result.masked.overlay is not None:
+        name = "pixels" if result.kind == "image" else "frames"
+        files[f"attribution_{name}.npy"] = npy_bytes(np.asarray(result.masked.overlay, dtype=np.float64))
+        files[f"baseline_attribution_{name}.npy"] = npy_bytes(np.asarray(result.baseline.overlay, dtype=np.float64))
+    return files
+
+
+def write_attribution(folder: Any, result: Any, extra: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """Writes :func:`attribution_files` to ``folder`` (``extra`` joins the JSON: the recipe, the input)."""
+    from pathlib import Path
+
+    files = attribution_files(result)
+    if extra:
+        files["attribution.json"] = json_bytes({**result.to_dict(), **extra})
+    for name, data in files.items():
+        (Path(folder) / name).write_bytes(data)
+    return tuple(files)

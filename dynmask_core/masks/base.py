@@ -12,6 +12,7 @@ attention in :mod:`dynmask_core.engine` and a GPU ``BlockMask``. A *dynamic* str
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
@@ -34,7 +35,8 @@ class Param:
 
     Attributes:
         name: Keyword used in the URL, the CLI (``--param name=value``) and the factory.
-        type: ``"int"``, ``"float"``, ``"bool"`` or ``"choice"``.
+        type: ``"int"``, ``"float"``, ``"bool"``, ``"choice"`` or ``"pairs"`` (``layer.head`` pairs such as
+            ``"0.3 2.5"``; ``""`` = none named).
         default: Value used when the user gives none.
         help: One line for tooltips and ``strategies`` output.
         min: Smallest allowed value (int/float).
@@ -43,7 +45,7 @@ class Param:
     """
 
     name: str
-    type: Literal["int", "float", "bool", "choice"]
+    type: Literal["int", "float", "bool", "choice", "pairs"]
     default: Any
     help: str
     min: float | None = None
@@ -56,6 +58,8 @@ class Param:
             return f"{self.name}: one of {'|'.join(self.choices)} = {self.default}"
         if self.type == "bool":
             return f"{self.name}: bool = {str(self.default).lower()}"
+        if self.type == "pairs":
+            return f"{self.name}: layer.head pairs, e.g. '0.3 2.5' = {self.default!r}"
         return f"{self.name}: {self.type} in [{_fmt(self.min)}, {_fmt(self.max)}] = {_fmt(self.default)}"
 
     def coerce(self, value: Any, owner: str = "") -> Any:
@@ -74,6 +78,8 @@ class Param:
             if text in {"0", "false", "no", "off"}:
                 return False
             raise ValueError(f"{where}{self.name} must be true or false, got {shown(value)}")
+        if self.type == "pairs":
+            return format_pairs(parse_pairs(value, f"{where}{self.name}"))
         if self.type == "choice":
             text = str(value).strip()
             if text not in self.choices:
@@ -93,6 +99,35 @@ class Param:
                 f"{where}{self.name} must be {kind} between {_fmt(self.min)} and {_fmt(self.max)}, got {shown(value)}"
             )
         return int(number) if self.type == "int" else float(number)
+
+
+MAX_PAIRS = 4096
+
+
+def parse_pairs(value: Any, what: str = "pairs") -> tuple[tuple[int, int], ...]:
+    """``"0.3 2.5"`` (or ``;``/``+``/``,`` between pairs) -> ((0, 3), (2, 5)), sorted, without repeats.
+
+    Raises:
+        ValueError: a piece that is not ``layer.head`` with whole numbers.
+    """
+    text = str(value if value is not None else "").strip()
+    out: set[tuple[int, int]] = set()
+    for piece in re.split(r"[\s;,+]+", text):
+        if not piece:
+            continue
+        layer, dot, head = piece.partition(".")
+        if not dot or not layer.isdigit() or not head.isdigit() or len(piece) > 12:
+            raise ValueError(f"{what} takes layer.head pairs separated by spaces, e.g. '0.3 2.5', "
+                             f"got {shown(piece)}")
+        out.add((int(layer), int(head)))
+        if len(out) > MAX_PAIRS:
+            raise ValueError(f"{what}: at most {MAX_PAIRS} pairs")
+    return tuple(sorted(out))
+
+
+def format_pairs(pairs: Any) -> str:
+    """((0, 3), (2, 5)) -> ``"0.3 2.5"``."""
+    return " ".join(f"{layer}.{head}" for layer, head in sorted(set(pairs)))
 
 
 def _fmt(x: Any) -> str:
@@ -163,10 +198,13 @@ class MaskOut(NamedTuple):
     Attributes:
         allowed: bool, broadcastable to ``(B, H, Q, K)``; True = may attend.
         bias: float additive bias broadcastable to ``(B, H, Q, K)`` (soft strategies), or None.
+        gate: float ``(1, H, 1, 1)`` multiplying each head's weights after the softmax, in every apply mode
+            (``head_gate``: 0 switches a head off), or None.
     """
 
     allowed: Tensor
     bias: Tensor | None = None
+    gate: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +227,7 @@ class Strategy:
         inputs: The input kinds it works on (None = every kind); the 2-D strategies need an image's patch grid.
         hide: For input-masking strategies, ``(params, prepared, seed, model) -> (inputs, hidden (T,) bool)``: what
             the masked run gets instead of the input, and which positions were hidden; None for attention masks.
+        per_layer: The mask differs from layer to layer (``head_gate``), so a static mask is not reused across layers.
     """
 
     id: str
@@ -204,6 +243,7 @@ class Strategy:
     note: str = ""
     inputs: tuple[str, ...] | None = None
     hide: Callable[..., tuple[Any, Tensor]] | None = None
+    per_layer: bool = False
 
     def takes(self, kind: str) -> bool:
         """Whether the strategy works on inputs of ``kind`` (``text``, ``image``, ``audio``)."""

@@ -3,7 +3,7 @@
 ``causal & sliding_window(radius=2)`` keeps what both allow; ``causal | prefix_lm(prefix=4)`` what either allows.
 Terms fold left to right. When every operator is ``and``, score-based terms (top-k, threshold, ...) are evaluated
 last and choose only among the keys the other terms allow: "top-4 of the causal keys", not "top-4, then causal".
-Soft biases (ALiBi, dynamic weights) of all terms are added.
+Soft biases (ALiBi, dynamic weights) of all terms are added; head gates (``head_gate``) multiply.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class ComposedMask:
         self.kind = "dynamic" if any(e.kind == "dynamic" for e in self._entries) else "static"
         self.uses_seed = any(e.uses_seed for e in self._entries)
         self.uses_scores = any(e.uses_scores for e in self._entries)
+        self.per_layer = any(e.per_layer for e in self._entries)
         self.is_identity = all(t.strategy == "none" or e.hide is not None for t, e in zip(self.terms, self._entries)) \
             and all(t.op == "and" for t in self.terms[1:])
         #: Input-masking terms: (entry, params), applied to the input of the masked run (see masks/inputs.py).
@@ -77,6 +78,7 @@ class ComposedMask:
             order.sort(key=lambda i: self._entries[i].uses_scores)
         allowed: Tensor | None = None
         bias: Tensor | None = None
+        gate: Tensor | None = None
         for i in order:
             term, entry = self.terms[i], self._entries[i]
             narrowed = ctx if allowed is None or term.op == "or" else ctx.with_allowed(ctx.model_allowed() & allowed)
@@ -89,8 +91,10 @@ class ComposedMask:
                 allowed = allowed | out.allowed
             if out.bias is not None:
                 bias = out.bias if bias is None else bias + out.bias
+            if out.gate is not None:  # head gates multiply, whatever the operator
+                gate = out.gate if gate is None else gate * out.gate
         assert allowed is not None
-        return MaskOut(allowed, bias)
+        return MaskOut(allowed, bias, gate)
 
 
 def compose(*terms: MaskSpec | str) -> ComposedMask:

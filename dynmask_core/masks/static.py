@@ -24,6 +24,7 @@ from dynmask_core.masks.base import (
     index_hash,
     index_strategy,
     named,
+    parse_pairs,
     register,
 )
 
@@ -45,6 +46,8 @@ BIGBIRD_SEED = Param("seed", "int", 0, "fixes the random blocks once (same for e
 BLOCK_P = Param("p", "float", 0.3, "probability that an entry is blocked (the diagonal is always kept)", 0.0, 1.0)
 PATTERN_SEED = Param("seed", "int", 0, "the fixed seed the pattern was drawn from", 0, 2**31 - 1)
 NEIGHBOURS = Param("radius", "int", 1, "patches within this many rows and columns are visible", 0, 64)
+HEADS_OFF = Param("off", "pairs", "", "layer.head pairs to switch off, e.g. '0.3 2.5' (empty: every head the "
+                  "plan's layers and heads select)")
 ALIBI_SCALE = Param("scale", "float", 1.0, "multiplies the per-head slopes m_h = 2^(-8h/H)", 0.0, 16.0)
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -450,4 +453,28 @@ register(Strategy(
     params=(ALIBI_SCALE,),
     materialize=_alibi_materialize,
     note="A soft mask: it adds a bias, it blocks nothing. On a model not trained with ALiBi it is an extra bias.",
+))
+
+
+def _head_gate_materialize(params: Mapping[str, Any], ctx: MaskContext) -> MaskOut:
+    """Heads switched off in this layer: their rows allow nothing and their weights are multiplied by 0."""
+    h = ctx.n_heads
+    if params["off"]:
+        off = torch.zeros(h, dtype=torch.bool, device=ctx.device)
+        heads = [head for layer, head in parse_pairs(params["off"]) if layer == ctx.layer and head < h]
+        off[heads] = True
+    else:
+        off = torch.ones(h, dtype=torch.bool, device=ctx.device)
+    allowed = (~off).view(1, h, 1, 1).expand(1, h, ctx.q_len, ctx.k_len)
+    return MaskOut(allowed, None, (~off).to(torch.float32).view(1, h, 1, 1))
+
+
+register(Strategy(
+    id="head_gate", kind="static", title="Head gate (switch heads off)",
+    summary="Whole heads are switched off: their attention output is 0. Name layer.head pairs, or leave `off` "
+            "empty and pick layers and heads below.",
+    reference="Michel, Levy & Neubig, Are Sixteen Heads Really Better than One?, NeurIPS 2019",
+    params=(HEADS_OFF,), materialize=_head_gate_materialize, per_layer=True,
+    note="The gate multiplies the head's weights after the softmax, so a head is off in every apply mode. "
+         "The Attribution page ranks heads by the gradient of their gates and switches the least important off.",
 ))

@@ -190,6 +190,11 @@ def load(model_id: str, device: str | torch.device | None = None, progress: Prog
     else:
         loaded = _load_auto(model_id, dev, display_id=model_id)
     loaded.model.eval()
+    # never trained here: no parameter needs a gradient (attribution asks for gradients of inputs, attention weights
+    # and head gates only), which keeps gradient passes light and never touches the shared model's state
+    loaded.model.requires_grad_(False)
+    if loaded.head is not None:
+        loaded.head.eval().requires_grad_(False)
     return loaded
 
 

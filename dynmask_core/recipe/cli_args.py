@@ -22,10 +22,12 @@ from dynmask_core.samples import UPLOAD_PREFIX
 COMPOSE_FLAG = "--compose"
 
 
-def add_recipe_arguments(parser: argparse.ArgumentParser, cls: type[Recipe] = Recipe) -> None:
-    """Adds one option per field that declares a CLI flag (values are parsed later, by the field)."""
+def add_recipe_arguments(parser: argparse.ArgumentParser, cls: type[Recipe] = Recipe,
+                         page: str = "playground") -> None:
+    """Adds one option per field that declares a CLI flag and that ``page`` uses (values are parsed later, by the
+    field): ``run`` stands for the Playground, ``attribute`` for the Attribution page (``--method``...)."""
     for spec in cls.fields_spec():
-        if spec.cli is None:
+        if spec.cli is None or not spec.used_on(page):
             continue
         flags = (spec.cli, *spec.cli_aliases)
         if spec.type == "bool" and spec.cli_value is not None:
@@ -48,15 +50,15 @@ def add_recipe_arguments(parser: argparse.ArgumentParser, cls: type[Recipe] = Re
                         help="shorthand for --op, --strategy2 and --param2, e.g. and:causal or or:prefix_lm:prefix=3")
 
 
-def recipe_from_args(args: argparse.Namespace, cls: type[Recipe] = Recipe) -> Recipe:
+def recipe_from_args(args: argparse.Namespace, cls: type[Recipe] = Recipe, page: str = "playground") -> Recipe:
     """The recipe the parsed options describe; options not given take the field's command-line default.
 
     Raises:
         ValueError: a one-line message naming the flag and what it allows.
     """
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"page": page}
     for spec in cls.fields_spec():
-        if spec.cli is None:
+        if spec.cli is None or not spec.used_on(page):
             continue
         raw = getattr(args, spec.name, None)
         if spec.type == "params":
@@ -133,11 +135,16 @@ def parse_compose(text: str) -> tuple[str, str, dict[str, str]]:
     return op, sid, parse_params([ptext], COMPOSE_FLAG) if ptext else {}
 
 
+def command_for(page: str) -> str:
+    """The command that stands for a page on the command line: ``attribute`` for the Attribution page, else ``run``."""
+    return "attribute" if page == "attribution" else "run"
+
+
 def recipe_to_args(recipe: Recipe) -> list[str]:
     """The command line that gives back ``recipe`` (the fields the CLI knows), for the app's "as a command" box."""
     out: list[str] = ["--text", recipe.input_ref] if recipe.input_kind == "text" else ["--sample", recipe.input_ref]
     for spec in type(recipe).fields_spec():
-        if spec.cli is None:
+        if spec.cli is None or not spec.used_on(recipe.page):
             continue
         value = getattr(recipe, spec.name)
         if spec.type == "params":

@@ -54,7 +54,9 @@ class Field:
         of: For ``params``: the strategy field whose parameters these are; for ``indices``: the model fact that
             bounds them (``n_layers``, ``n_heads``).
         when: ``(field, value)``: the field matters only when that other field has that value (``beta`` in bias
-            mode); widgets are shown only then.
+            mode), or one of the values when it is a tuple; widgets are shown only then.
+        pages: The pages (and the command-line commands standing for them) that use the field; None = every page.
+            A field of other pages is neither drawn, nor written to a link, nor a command-line option there.
     """
 
     name: str = ""
@@ -78,6 +80,19 @@ class Field:
     choices: tuple[str, ...] = ()
     of: str | None = None
     when: tuple[str, Any] | None = None
+    pages: tuple[str, ...] | None = None
+
+    def used_on(self, page: str) -> bool:
+        """Whether the page ``page`` uses this field."""
+        return self.pages is None or page in self.pages
+
+    def matters(self, values: Mapping[str, Any]) -> bool:
+        """Whether the field matters given the other fields' ``values`` (its ``when`` condition)."""
+        if self.when is None:
+            return True
+        field_name, wanted = self.when
+        value = values.get(field_name)
+        return value in wanted if isinstance(wanted, tuple) else value == wanted
 
     # ------------------------------------------------------------------------------------------------ values
 
@@ -102,6 +117,8 @@ class Field:
             raise ValueError(f"{name} must be true or false, got {shown(value)}")
         if self.type == "choice" and value not in self.choices:
             raise ValueError(f"{name} must be one of {', '.join(self.choices)}, got {shown(value)}")
+        if self.type == "str" and self.max is not None and len(str(value)) > self.max:
+            raise ValueError(f"{name} is {len(str(value))} characters long, at most {_fmt(self.max)} are allowed")
         if self.type in ("str", "choice", "strategy"):
             return str(value)
         return value

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from dynmask_core.attribution.methods import DEFAULT_STEPS, MAX_STEPS, METHOD_HELP, METHODS, STEPPED
+from dynmask_core.attribution.targets import MAX_TARGET_CHARS, PREDICTED
 from dynmask_core.masks import MODES, ApplyOptions, ComposedMask, MaskPlan, MaskSpec, get_strategy
 from dynmask_core.masks.plan import MAX_SEED
 from dynmask_core.modalities import KINDS, TextSource
@@ -24,6 +26,7 @@ from dynmask_core.recipe.url import decode_query, encode_query
 from dynmask_core.samples import DEFAULT_TEXT, UPLOAD_PREFIX, get_sample
 
 MAX_URL_TEXT = 1000  # longer text is not put in the link
+ATTRIBUTION_PAGES = ("attribution",)  # the pages (and the command `attribute`) that explain a prediction
 COMPOSE_OPS = ("none", "and", "or")
 OP_LABELS = {"none": "no second strategy", "and": "AND: both must allow", "or": "OR: either may allow"}
 Params = tuple[tuple[str, Any], ...]
@@ -92,12 +95,25 @@ class Recipe:
                          help="the layer shown in the single-head views")
     head: int = declare(0, type="int", min=0, max=MAX_INDEX, label="Head", url="head",
                         help="the head shown in the single-head views")
+    attr_method: str = declare(
+        "ig", type="choice", choices=tuple(METHODS), label="Attribution method", url="method", cli="--method",
+        widget="select", group="explain", pages=ATTRIBUTION_PAGES, choice_labels=METHODS, choice_help=METHOD_HELP,
+        help="attribution method: " + " | ".join(METHODS))
+    attr_target: str = declare(
+        PREDICTED, type="str", max=MAX_TARGET_CHARS, label="Target (what to explain)", url="target",
+        cli="--target", widget="target", group="explain", pages=ATTRIBUTION_PAGES,
+        help="predicted, a class label, a token (causal LMs) or similar:<sentence> (text encoders)")
+    attr_steps: int = declare(
+        DEFAULT_STEPS, type="int", min=1, max=MAX_STEPS, label="Integration steps", url="steps", cli="--steps",
+        widget="number", group="explain", pages=ATTRIBUTION_PAGES, when=("attr_method", STEPPED),
+        help="integration steps of ig and attention_attribution (more: slower, smaller convergence delta)")
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         for spec in specs(type(self)):
             if spec.type != "params":
                 set_(self, spec.name, spec.check(getattr(self, spec.name)))
+        set_(self, "attr_target", self.attr_target.strip() or PREDICTED)
         self.check_page()
         if not self.model.strip():
             raise ValueError("model must not be empty")

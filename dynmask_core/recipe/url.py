@@ -29,13 +29,14 @@ _V1_TEXT = "text"  # v=1's only key that v=2 writes differently (as input=text&r
 def encode_query(recipe: Any) -> dict[str, str]:
     """``{key: value}`` strings for ``st.query_params``: fields that matter for this recipe, in declared order.
 
-    Left out: an input that cannot ride in a link (long text, an upload), the second strategy when nothing uses it,
+    Left out: fields of other pages (the attribution method on the Playground), an input that cannot ride in a link
+    (long text, an upload), the second strategy when nothing uses it,
     empty layer/head lists (= all) and a seed of None (= draw one). Fields that matter only in another mode (``beta``)
     are still written, so a link keeps what the user set.
     """
     qp: dict[str, str] = {"v": str(VERSION)}
     for spec in recipe.fields_spec():
-        if spec.url is None:
+        if spec.url is None or not spec.used_on(recipe.page):
             continue
         value = getattr(recipe, spec.name)
         if spec.name == "input_ref" and not recipe.input_in_url:

@@ -10,7 +10,7 @@ import torch
 from dynmask_core.cli import build_parser
 from dynmask_core.masks import MaskPlan
 from dynmask_core.recipe import MAX_INDEX, Recipe, fit_to_model, parse_indices, resolve
-from dynmask_core.recipe.cli_args import recipe_from_args, recipe_to_args
+from dynmask_core.recipe.cli_args import command_for, recipe_from_args, recipe_to_args
 
 
 class TwoSided(Recipe):
@@ -30,6 +30,8 @@ RECIPES = [
            params2={"prefix": 3}, mode="gate", renormalize=False, seed=2**31 - 1, input_kind="text"),
     Recipe(strategy="dynamic_weight", params={"apply": "threshold", "strength": 0.1, "keep": 0.3},
            mode="naive_multiply", layers=tuple(range(30)), heads=(MAX_INDEX,)),
+    Recipe(page="attribution", strategy="head_gate", params={"off": "0.3 2.5"}, attr_method="attention_attribution",
+           attr_target="similar:A film, & more = 100%?", attr_steps=7),
 ]
 
 
@@ -62,10 +64,11 @@ def test_url_round_trip_is_lossless(recipe: Recipe) -> None:
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=range(len(RECIPES)))
 def test_cli_round_trip_gives_the_same_recipe(recipe: Recipe) -> None:
-    argv = ["run", *recipe_to_args(recipe), "--out", "unused"]
+    page = "attribution" if recipe.page == "attribution" else "playground"
+    argv = [command_for(recipe.page), *recipe_to_args(recipe), "--out", "unused"]
     args = build_parser().parse_args(argv)
-    back = recipe_from_args(args)
-    on_cli = {s.name for s in Recipe.fields_spec() if s.cli}
+    back = recipe_from_args(args, page=page)
+    on_cli = {s.name for s in Recipe.fields_spec() if s.cli and s.used_on(page)}
     assert {k: v for k, v in back.values().items() if k in on_cli} == \
         {k: v for k, v in recipe.values().items() if k in on_cli}
 

@@ -1,0 +1,357 @@
+"""Attribution of a masked model against the unmasked one: what the prediction depended on, position by position.
+
+Gradient methods use Captum 0.9's public API on the real model, run inside :func:`~dynmask_core.attention.applied`,
+so gradients flow through the mask plan: the attribution is that of the MASKED model. Attention methods read the
+attention the engine applied. Both sides (masked, unmasked) explain the same target, so they share one scale.
+
+========================  ===============================================================================
+method                    what it computes
+========================  ===============================================================================
+``ig``                    Integrated Gradients (Sundararajan et al., 2017) from a baseline input (padding /
+                          mean colour / silence), Gauss-Legendre with ``steps`` points; convergence delta
+``saliency``              |d target / d input| (Simonyan et al., 2014), summed per position
+``input_x_gradient``      input x gradient (Shrikumar et al., 2016)
+``occlusion``             the drop of the target when one word / patch / time slice is replaced by the
+                          baseline (Zeiler & Fergus, 2014)
+``rollout``               attention rollout (Abnar & Zuidema, ACL 2020): the row of the position(s) the output
+                          reads (CLS, the last token, or the mean of all for mean-pooled models)
+``attention_attribution`` integrated gradients over each layer's attention weights (Hao et al., AAAI 2021):
+                          A * mean_k d target / d (alpha_k A), summed over layers, heads and queries per key
+========================  ===============================================================================
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dynmask_core.attention import AttentionProbe, applied
+from dynmask_core.attribution.spaces import Space, space_of
+from dynmask_core.attribution.targets import Target, resolve_target, scorer
+from dynmask_core.masks.plan import IDENTITY_PLAN, MaskPlan
+
+METHODS: dict[str, str] = {
+    "ig": "Integrated gradients",
+    "saliency": "Saliency (|gradient|)",
+    "input_x_gradient": "Input x gradient",
+    "occlusion": "Occlusion",
+    "rollout": "Attention rollout",
+    "attention_attribution": "Attention attribution (IG over attention)",
+}
+METHOD_HELP: dict[str, str] = {
+    "ig": "Integrated gradients: the target's change from a neutral input (padding, mean colour, silence) to this "
+          "one, shared among the positions; the parts add up to that change (the convergence delta says how well).",
+    "saliency": "How strongly the target reacts to a small change of each position (size only, no sign).",
+    "input_x_gradient": "The input times its gradient: a one-step, signed first-order estimate.",
+    "occlusion": "Replace one word / patch / time slice by the neutral input and measure the drop of the target.",
+    "rollout": "Attention rollout: attention multiplied through the layers (with the skip connections), read from "
+               "the position(s) the output comes from. Attention, not gradients.",
+    "attention_attribution": "Integrated gradients over each layer's attention weights (Hao et al.): which "
+                             "attention links the target depended on, summed per key position.",
+}
+STEPPED = ("ig", "attention_attribution")  # the methods that take --steps
+ATTENTION_METHODS = ("rollout", "attention_attribution")
+DEFAULT_STEPS = 64
+MAX_STEPS = 512
+CELL_BUDGET = 8192  # positions x batch items per forward pass (bounds memory on long inputs)
+
+ProgressFn = Callable[[float, str], None]
+
+
+class Cancelled(Exception):
+    """Raised by a progress callback to stop an attribution (the partial work is dropped)."""
+
+
+@dataclass
+class Side:
+    """One side's attribution.
+
+    Attributes:
+        positions: ``(T,)`` score per position.
+        overlay: Pixels ``(H, W)`` (images) or frames ``(frames,)`` (AST audio), or None.
+        score: The target's value on the input.
+        reference_score: The target's value on the baseline input (IG), or None.
+        delta: IG's convergence delta (sum of attributions minus the change of the target), or None.
+        layer_deltas: attention attribution: per layer, the sum of its attributions minus (F(A) - F(0 A)).
+        heads: ``(L, H)`` attention attribution per head (summed over queries and keys), or None.
+    """
+
+    positions: np.ndarray
+    overlay: np.ndarray | None = None
+    score: float = math.nan
+    reference_score: float | None = None
+    delta: float | None = None
+    layer_deltas: list[float] | None = None
+    heads: np.ndarray | None = None
+
+
+@dataclass
+class AttributionResult:
+    """The masked and the unmasked attribution of one recipe, method and target."""
+
+    method: str
+    target: Target
+    steps: int | None
+    positions: list[str]
+    masked: Side
+    baseline: Side
+    kind: str
+    reduce: str
+    seconds: float
+    geometry: Any = None
+    hidden: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``attribution.json`` holds."""
+        t = self.target
+        return {
+            "method": self.method,
+            "method_title": METHODS[self.method],
+            "target": t.spec if t.spec != "predicted" else t.label,
+            "target_requested": t.spec,
+            "target_label": t.label,
+            "target_kind": t.kind,
+            "target_index": t.index,
+            "target_description": t.describe(),
+            "steps": self.steps,
+            "convergence_delta": self.masked.delta,
+            "baseline_convergence_delta": self.baseline.delta,
+            "layer_convergence_delta": None if self.masked.layer_deltas is None else {
+                "masked": self.masked.layer_deltas, "baseline": self.baseline.layer_deltas},
+            "score": {"masked": self.masked.score, "baseline": self.baseline.score},
+            "reference_score": {"masked": self.masked.reference_score, "baseline": self.baseline.reference_score},
+            "input_kind": self.kind,
+            "positions": self.positions,
+            "masked": self.masked.positions.tolist(),
+            "baseline": self.baseline.positions.tolist(),
+            "reduce": self.reduce,
+            "hidden_positions": self.hidden,
+            "notes": self.notes,
+            "seconds": self.seconds,
+        }
+
+
+class _Progress:
+    def __init__(self, callback: ProgressFn | None, total: int, what: str) -> None:
+        self.callback, self.total, self.done, self.what = callback, max(1, total), 0, what
+
+    def tick(self, n: int = 1) -> None:
+        self.done += n
+        if self.callback is not None:
+            self.callback(min(1.0, self.done / self.total), self.what)
+
+
+def check_method(method: str, steps: int | None) -> int | None:
+    """Validates a method and its steps; returns the steps it uses (None for methods without steps).
+
+    Raises:
+        ValueError: an unknown method or steps outside 1..MAX_STEPS.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown attribution method {method!r}; choose one of: {', '.join(METHODS)}")
+    if method not in STEPPED:
+        return None
+    n = DEFAULT_STEPS if steps is None else steps
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_STEPS:
+        raise ValueError(f"steps must be a whole number between 1 and {MAX_STEPS}, got {steps!r}")
+    return n
+
+
+def attribute(loaded: Any, prepared: Any, plan: MaskPlan, method: str, target: str = "predicted",
+              steps: int | None = None, progress: ProgressFn | None = None) -> AttributionResult:
+    """Attributes the target to the input positions, for the masked model (``plan``) and the unmasked one.
+
+    Args:
+        loaded: The :class:`~dynmask_core.models.LoadedModel`.
+        prepared: The encoded input (:func:`~dynmask_core.modalities.encode`).
+        plan: The mask plan (resolved here; its input-masking strategies hide positions of the masked side's input).
+        method: One of :data:`METHODS`.
+        target: ``predicted``, a class label, a token, or ``similar:<sentence>`` (see :mod:`.targets`).
+        steps: Integration steps for ``ig`` and ``attention_attribution`` (default :data:`DEFAULT_STEPS`).
+        progress: Called as ``progress(fraction, what)``; may raise (e.g. :class:`Cancelled`) to stop.
+
+    Raises:
+        ValueError: a bad method, steps or target, or a model whose layers this method cannot read.
+    """
+    from dynmask_core.engine import forward, hide_input
+
+    start = time.perf_counter()
+    n_steps = check_method(method, steps)
+    plan = plan.resolved()
+    masked_inputs, hidden = hide_input(plan, prepared, loaded.model)
+    base_capture = forward(loaded.model, prepared.inputs, IDENTITY_PLAN, capture=method == "rollout",
+                           segment_ids=prepared.segment_ids, geometry=prepared.geometry, call=loaded)
+    tgt = resolve_target(loaded, target, base_capture.outputs)
+    sides: dict[str, Side] = {}
+    reduce = "mean" if method == "occlusion" else "sum"
+    n_layers = max(1, int(loaded.n_layers or 1))
+    per_side = _forwards(method, n_steps, prepared, n_layers)
+    tracker = _Progress(progress, 2 * per_side, METHODS[method])
+    for name, side_plan, inputs in (("masked", plan, masked_inputs), ("baseline", IDENTITY_PLAN, prepared.inputs)):
+        runner = _Runner(loaded, prepared, side_plan, tgt, space_of(loaded, prepared, inputs), tracker)
+        if method == "rollout":
+            sides[name] = runner.rollout(inputs, base_capture if name == "baseline" else None)
+        elif method == "attention_attribution":
+            sides[name] = runner.attention_attribution(n_steps or DEFAULT_STEPS)
+        else:
+            sides[name] = runner.gradient(method, n_steps or DEFAULT_STEPS, reduce)
+    notes = []
+    if method in ATTENTION_METHODS and prepared.kind != "text":
+        notes.append("attention methods score positions (patches, frames), not pixels")
+    return AttributionResult(
+        method=method, target=tgt, steps=n_steps, positions=list(prepared.labels), masked=sides["masked"],
+        baseline=sides["baseline"], kind=prepared.kind, reduce=reduce, seconds=time.perf_counter() - start,
+        geometry=prepared.geometry, hidden=[] if hidden is None else torch.nonzero(hidden).flatten().tolist(),
+        notes=notes,
+    )
+
+
+def internal_batch(n_positions: int, steps: int) -> int:
+    """Batch items per forward pass: all steps at once on short inputs, fewer on long ones."""
+    return max(1, min(steps, CELL_BUDGET // max(1, n_positions)))
+
+
+def _forwards(method: str, steps: int | None, prepared: Any, n_layers: int) -> int:
+    """Forward passes one side takes (for the progress bar)."""
+    t = len(prepared.labels)
+    if method == "ig":
+        return math.ceil((steps or DEFAULT_STEPS) / internal_batch(t, steps or DEFAULT_STEPS)) + 2
+    if method == "attention_attribution":
+        n = (steps or DEFAULT_STEPS) + 1
+        return n_layers * math.ceil(n / internal_batch(t, n)) + 1
+    if method == "occlusion":
+        return math.ceil(t / internal_batch(t, 8)) + 1
+    return 1
+
+
+class _Runner:
+    """One side: the model under one plan, one target, one attribution space."""
+
+    def __init__(self, loaded: Any, prepared: Any, plan: MaskPlan, target: Target, space: Space,
+                 tracker: _Progress) -> None:
+        self.loaded, self.prepared, self.plan, self.target, self.space = loaded, prepared, plan, target, space
+        self.tracker = tracker
+        self.score = scorer(loaded, target)
+        padding = space.rest.get("attention_mask")
+        self.where = {"segment_ids": prepared.segment_ids, "geometry": prepared.geometry,
+                      "key_padding": None if padding is None else padding.bool()}
+
+    def run(self, x: Tensor, **extra: Any) -> Tensor:
+        """The target for each batch item of ``x`` under the side's plan (gradients allowed)."""
+        self.tracker.tick()
+        with applied(self.loaded.model, self.plan, **self.where, **extra):
+            return self.score(self.space.inputs(x))
+
+    # -------------------------------------------------------------------------------------------- gradients
+
+    def gradient(self, method: str, steps: int, reduce: str) -> Side:
+        from captum.attr import InputXGradient, IntegratedGradients, Occlusion, Saliency
+
+        space = self.space
+        x = space.value
+        delta = reference = None
+        with torch.enable_grad():
+            if method == "ig":
+                ig = IntegratedGradients(self.run)
+                attr, d = ig.attribute(x, baselines=space.baseline, n_steps=steps, method="gausslegendre",
+                                       internal_batch_size=internal_batch(space.n_positions, steps),
+                                       return_convergence_delta=True)
+                delta = float(d.reshape(-1)[0])
+            elif method == "saliency":
+                attr = Saliency(self.run).attribute(x.clone().requires_grad_(True), abs=True)
+            elif method == "input_x_gradient":
+                attr = InputXGradient(self.run).attribute(x.clone().requires_grad_(True))
+            else:
+                attr = Occlusion(self.run).attribute(
+                    x, sliding_window_shapes=space.window, strides=space.window, baselines=space.baseline,
+                    perturbations_per_eval=internal_batch(space.n_positions, 8))
+        with torch.no_grad():
+            score = float(self.run(x)[0])
+            if method == "ig":
+                reference = float(self.run(space.baseline)[0])
+        owner = space.covered_owner() if method == "occlusion" else None
+        return Side(space.positions(attr, reduce, owner), space.overlay(attr, reduce), score, reference, delta)
+
+    # -------------------------------------------------------------------------------------------- attention
+
+    def rollout(self, inputs: Any, capture: Any = None) -> Side:
+        from dynmask_core.analysis.rollout import rollout
+        from dynmask_core.engine import forward
+
+        if capture is None:
+            capture = forward(self.loaded.model, inputs, self.plan, segment_ids=self.prepared.segment_ids,
+                              geometry=self.prepared.geometry, call=self.loaded)
+        self.tracker.tick()
+        if capture.attention is None:
+            raise ValueError("rollout needs attention layers of one shape; this model's differ")
+        matrix = rollout(capture.attention)
+        rows = readout_rows(self.loaded, self.prepared, inputs)
+        score = _output_score(capture.outputs, self.target)
+        return Side(matrix[rows].mean(axis=0), None, score)
+
+    def attention_attribution(self, steps: int) -> Side:
+        """Hao et al.: for each layer, integrate the gradient along alpha * A from 0 to A (midpoint rule)."""
+        x = self.space.value
+        with torch.no_grad(), applied(self.loaded.model, self.plan, **self.where) as ctx:
+            self.tracker.tick()
+            full = float(self.score(self.space.inputs(x))[0])
+            n_layers = len(ctx.layer_of)
+        alphas = torch.cat([(torch.arange(steps, dtype=torch.float32) + 0.5) / steps, torch.zeros(1)])
+        per_key = torch.zeros(self.space.n_positions, dtype=torch.float64)
+        heads, layer_deltas = [], []
+        chunk = internal_batch(self.space.n_positions, len(alphas))
+        for layer in range(n_layers):
+            grad_sum = weights = None
+            zero_score = math.nan
+            for lo in range(0, len(alphas), chunk):
+                a = alphas[lo: lo + chunk].to(x.device)
+                probe = AttentionProbe(layer, a)
+                with torch.enable_grad():
+                    s = self.run(x.expand(len(a), *x.shape[1:]), probe=probe)
+                    (g,) = torch.autograd.grad(s.sum(), probe.leaf)
+                real = a > 0
+                part = g[real].double().sum(dim=0)
+                grad_sum = part if grad_sum is None else grad_sum + part
+                weights = probe.weights[0].double()
+                if bool((~real).any()):
+                    zero_score = float(s.detach()[~real][0])
+            attr = weights * grad_sum / steps  # (H, Q, K)
+            per_key += attr.sum(dim=(0, 1)).cpu()
+            heads.append(attr.sum(dim=(1, 2)).cpu().numpy())
+            layer_deltas.append(float(attr.sum()) - (full - zero_score))
+        return Side(per_key.numpy(), None, full, None, None, layer_deltas, np.stack(heads) if heads else None)
+
+
+def readout_rows(loaded: Any, prepared: Any, inputs: Any) -> list[int]:
+    """The positions the output is read from: the last token (causal models), the prefix tokens of a classifier
+    (CLS, and DIST for AST/DeiT), the first token of a text classifier, else every real position (mean pooling)."""
+    t = len(prepared.labels)
+    causal = loaded.task == "causal_lm" or any(getattr(m, "is_causal", False) for m in loaded.model.modules())
+    padding = inputs.get("attention_mask")
+    real = list(range(t)) if padding is None else torch.nonzero(padding[0].bool()).flatten().tolist()
+    if causal:
+        return [real[-1]]
+    prefix = int(getattr(prepared.geometry, "prefix", 0) or 0)
+    if loaded.task == "classifier" and prefix:
+        return list(range(prefix))
+    if loaded.task == "classifier" and prepared.kind == "text":
+        return [0]
+    return real
+
+
+def _output_score(output: Any, target: Target) -> float:
+    """The target's value from a task output (rollout's sides report it too)."""
+    if target.kind in ("class", "token"):
+        return float(output.probs[target.index])
+    vector = getattr(output, "embedding", None)
+    if vector is None:
+        vector = getattr(output, "vector", None)
+    return float(vector.float() @ target.reference) if vector is not None else math.nan
