@@ -20,6 +20,7 @@ from dynmask_app.widgets import field_widget, load_widgets
 from dynmask_core.messages import shown
 
 _TWO_SIDED_LABELS = {"strategy": "Strategy A (left)", "strategy2": "Strategy B (right)"}
+_SECTIONS = {"where": "Where and how to apply it", "explain": "What to explain (attribution)"}
 
 
 def _model_facts(ns: str, model_id: str, box: Any) -> dict[str, Any] | None:
@@ -68,16 +69,17 @@ def _editor_fields(page: str, ns: str) -> tuple[dict[str, Any], dict[str, Any] |
     two_sided = "b" in page_spec(page).sides
     values: dict[str, Any] = {}
     facts: dict[str, Any] | None = st.session_state.get(f"{ns}.facts")
-    where = model_box = None
+    model_box = None
+    sections: dict[str, Any] = {}
     for spec in AppState.fields_spec():
-        if spec.widget is None or (two_sided and spec.name == "op"):
+        if spec.widget is None or (two_sided and spec.name == "op") or not spec.used_on(page):
             continue
         second = spec.of == "strategy2" or spec.name == "strategy2"
         if second and not two_sided and values.get("op", "none") == "none":
             continue
-        if spec.group == "where" and where is None:
-            where = st.expander("Where and how to apply it", expanded=True)
-        with where if spec.group == "where" else st.container():
+        if spec.group and spec.group not in sections:
+            sections[spec.group] = st.expander(_SECTIONS[spec.group], expanded=True)
+        with sections[spec.group] if spec.group else st.container():
             label = _TWO_SIDED_LABELS.get(spec.name) if two_sided else None
             values[spec.name] = field_widget(spec, ns, facts, values, label)
         if spec.widget == "model":

@@ -74,6 +74,20 @@ PAGES: dict[str, PageSpec] = {p.id: p for p in (
               "the dynamic pattern change while the static one stays put.",
     ),
 )}
+PAGES["attribution"] = PageSpec(
+    id="attribution", file="pages/2_Attribution.py", ns="attr", nav="Attribution", icon="🔍", tab="Attribution",
+    title="What did the prediction depend on?",
+    caption="Attention shows where a model looked; attribution shows what its prediction depended on. Both runs, "
+            "with and without your mask, explain the same number, on one colour scale.",
+    sides=("main",), views="dynmask_app.attribution_views:attribution_views",
+    defaults={"strategy": "sliding_window", "op": "none", "strategy2": "none"},
+    empty="**Start here.** In the sidebar: pick an input, a model and a mask strategy, then under **What to "
+          "explain** a method (integrated gradients is a good first choice) and a target (`predicted` explains "
+          "the unmasked model's prediction), and press **Run**.\n\nYou get, for the masked and the unmasked model, "
+          "how much each word, patch or moment of sound pushed the target up (blue) or down (red), their "
+          "difference, which heads the prediction leans on, and a button that switches the least important "
+          "heads off.",
+)
 DEFAULT_PAGE = "playground"
 
 

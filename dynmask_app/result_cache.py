@@ -35,6 +35,8 @@ def nbytes(result: Any) -> int:
     for value in vars(result).values():
         if hasattr(value, "element_size") and hasattr(value, "nelement"):
             total += value.element_size() * value.nelement()
+        elif hasattr(value, "nbytes") and hasattr(value, "dtype"):  # numpy arrays (attributions)
+            total += int(value.nbytes)
         elif hasattr(value, "__dataclass_fields__"):
             total += nbytes(value)
     return total

@@ -16,6 +16,8 @@ from dynmask_app import inputs
 from dynmask_app.result_cache import ResultCache, budget_from_env
 from dynmask_app.state import AppState
 from dynmask_core import MaskPlan, RunResult, encode, load, run
+from dynmask_core.attribution import STEPPED, AttributionResult, attribute, head_importance
+from dynmask_core.attribution.heads import HeadImportance
 from dynmask_core.models import LoadedModel
 
 try:  # Streamlit records st.* calls made inside cached functions and replays them on a cache hit; a live
@@ -66,7 +68,8 @@ def get_model(model_id: str, where: Any = None) -> LoadedModel:
 def model_facts(loaded: LoadedModel) -> dict[str, Any]:
     """What the controls need to know: sizes, task, whether the model is causal."""
     return {"n_layers": int(loaded.n_layers), "n_heads": int(loaded.n_heads), "task": loaded.task,
-            "causal": loaded.causal, "max_tokens": int(loaded.max_tokens), "modality": loaded.modality}
+            "causal": loaded.causal, "max_tokens": int(loaded.max_tokens), "modality": loaded.modality,
+            "labels": list(loaded.labels)}
 
 
 def recipe_key(state: AppState, plan: MaskPlan) -> str:
@@ -79,6 +82,41 @@ def recipe_key(state: AppState, plan: MaskPlan) -> str:
 def result_cache() -> ResultCache:
     """The server's one result cache, shared by every session (bounded in bytes, see :mod:`result_cache`)."""
     return ResultCache(budget_from_env())
+
+
+def attribution_key(state: AppState, plan: MaskPlan, what: str = "attribution") -> str:
+    """The key of an attribution (or head importance) of one run: the run's key plus method, target and steps."""
+    steps = state.attr_steps if state.attr_method in STEPPED else None
+    extra = {"what": what, "target": state.attr_target}
+    if what == "attribution":
+        extra.update(method=state.attr_method, steps=steps)
+    return recipe_key(state, plan) + json.dumps(extra, sort_keys=True)
+
+
+def attribute_recipe(state: AppState, plan: MaskPlan, progress: Callable[[float, str], None] | None = None
+                     ) -> AttributionResult:
+    """The attribution of the page's method and target, masked vs unmasked (cached like runs, by the full recipe).
+
+    ``progress(fraction, what)`` is called during the computation; raising from it cancels (nothing is cached).
+
+    Raises:
+        ValueError: a bad target, or a method this model cannot take.
+    """
+    def compute() -> AttributionResult:
+        loaded = _load_model(state.model)
+        return attribute(loaded, encode(loaded, inputs.source_of(state)), plan, state.attr_method,
+                         state.attr_target, state.attr_steps, progress=progress)
+
+    return result_cache().get_or_compute(attribution_key(state, plan), compute)
+
+
+def head_importance_recipe(state: AppState, plan: MaskPlan) -> HeadImportance:
+    """Head importance (gradient of head gates) for the page's target, masked vs unmasked (cached)."""
+    def compute() -> HeadImportance:
+        loaded = _load_model(state.model)
+        return head_importance(loaded, encode(loaded, inputs.source_of(state)), plan, state.attr_target)
+
+    return result_cache().get_or_compute(attribution_key(state, plan, "heads"), compute)
 
 
 def run_recipe(state: AppState, plan: MaskPlan) -> RunResult:

@@ -50,6 +50,8 @@ def param_widget(p: Param, key: str) -> Any:
         return st.toggle(label, key=key, help=p.help)
     if p.type == "choice":
         return st.selectbox(label, p.choices, key=key, help=p.help)
+    if p.type == "pairs":
+        return st.text_input(label, key=key, help=p.help, placeholder="e.g. 0.3 2.5 (empty: the heads selected below)")
     if p.type == "int":
         low, high = int(p.min), int(p.max)
         if high - low <= 64:

@@ -46,15 +46,15 @@ METHODS: dict[str, str] = {
     "attention_attribution": "Attention attribution (IG over attention)",
 }
 METHOD_HELP: dict[str, str] = {
-    "ig": "Integrated gradients: the target's change from a neutral input (padding, mean colour, silence) to this "
+    "ig": "The target's change from a neutral input (padding, mean colour, silence) to this "
           "one, shared among the positions; the parts add up to that change (the convergence delta says how well).",
     "saliency": "How strongly the target reacts to a small change of each position (size only, no sign).",
     "input_x_gradient": "The input times its gradient: a one-step, signed first-order estimate.",
     "occlusion": "Replace one word / patch / time slice by the neutral input and measure the drop of the target.",
-    "rollout": "Attention rollout: attention multiplied through the layers (with the skip connections), read from "
+    "rollout": "Attention multiplied through the layers (with the skip connections), read from "
                "the position(s) the output comes from. Attention, not gradients.",
-    "attention_attribution": "Integrated gradients over each layer's attention weights (Hao et al.): which "
-                             "attention links the target depended on, summed per key position.",
+    "attention_attribution": "Integrated gradients over each layer's attention weights (Hao et al., AAAI 2021): "
+                             "which attention links the target depended on, summed per key position.",
 }
 STEPPED = ("ig", "attention_attribution")  # the methods that take --steps
 ATTENTION_METHODS = ("rollout", "attention_attribution")

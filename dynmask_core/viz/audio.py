@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 from dynmask_core.viz._common import as_array
 
 SPECTROGRAM_SCALE = "Greys"
-LINE_COLORS = {"masked": "#1f4e99", "baseline": "#e07b00"}
+LINE_COLORS = {"masked": "#1f4e99", "baseline": "#e07b00", "unmasked": "#e07b00", "difference": "#6a3d9a"}
 
 
 def log_spectrogram(wave: Any, rate: int, window_s: float = 0.025, hop_s: float = 0.010,
@@ -33,7 +33,7 @@ def log_spectrogram(wave: Any, rate: int, window_s: float = 0.025, hop_s: float 
 
 
 def time_figure(wave: Any, rate: int, curves: Mapping[str, Any], seconds_per_step: float, title: str,
-                label: str = "attention", shade: Any = None) -> go.Figure:
+                label: str = "attention", shade: Any = None, signed: bool = False) -> go.Figure:
     """The spectrogram with one or more curves of per-time values on top (a second y axis).
 
     Args:
@@ -44,6 +44,7 @@ def time_figure(wave: Any, rate: int, curves: Mapping[str, Any], seconds_per_ste
         title: Figure title.
         label: Name of the values (axis title).
         shade: Optional ``(T,)`` bool; False steps are shaded (a mask: blocked time steps).
+        signed: The values can be negative (attribution): the value axis is not clipped at 0 and 0 is drawn.
     """
     times, freqs, db = log_spectrogram(wave, rate)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
@@ -69,7 +70,8 @@ def time_figure(wave: Any, rate: int, curves: Mapping[str, Any], seconds_per_ste
                                                           seconds_per_step * max(len(as_array(c).reshape(-1))
                                                                                  for c in curves.values()))])
     fig.update_yaxes(title_text="frequency (Hz)", secondary_y=False)
-    fig.update_yaxes(title_text=label, secondary_y=True, rangemode="tozero", showgrid=False)
+    fig.update_yaxes(title_text=label, secondary_y=True, rangemode="normal" if signed else "tozero", showgrid=False,
+                     zeroline=signed, zerolinecolor="#888", zerolinewidth=1)
     return fig
 
 

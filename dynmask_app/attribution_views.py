@@ -1,0 +1,276 @@
+"""The Attribution page's views: overlays on the input (masked, unmasked, difference), the honesty numbers, scores
+per position, head importance with one-click pruning, downloads.
+
+The attribution is computed here (not in :mod:`results`): it comes after the run, with a progress bar and a Cancel
+button, and is cached by the full recipe (method, target and steps included) like a run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from dynmask_app import audio_views, image_views, messages, runner, session
+from dynmask_app.downloads import _button
+from dynmask_app.state import AppState
+from dynmask_app.views import show_figure
+from dynmask_app.widgets import load_widgets
+from dynmask_core import export
+from dynmask_core.analysis.rollout import on_grid
+from dynmask_core.attribution import METHODS, AttributionResult, least_important
+from dynmask_core.attribution.methods import METHOD_HELP
+from dynmask_core.masks.base import format_pairs, parse_pairs
+from dynmask_core.modalities.audio import FRAME_SHIFT_S
+from dynmask_core.viz import attribution as viz
+
+log = logging.getLogger(__name__)
+DELTA_WARN = 0.05  # a convergence delta above this share of the change: suggest more steps
+
+
+def attribution_views(state: AppState, result: Any) -> None:
+    """Everything below the run: compute (or fetch) the attribution, then draw it."""
+    ns = session.ns_of(state.page)
+    st.markdown(f"**{METHODS[state.attr_method]}.** {METHOD_HELP[state.attr_method]}")
+    attr = _compute(state, result, ns)
+    if attr is None:
+        return
+    what = attr.target.describe()
+    st.info(f"Attribution splits one number, the **{messages.plain(what)}**, among the input's positions: blue "
+            "pushed it up, red pushed it down. It tells what this prediction depended on in this model; it does not "
+            "say why, nor what a person would find important, and two methods can disagree: compare them.")
+    _honesty(attr, result)
+    scale = viz.symmetric_scale(attr.masked.positions, attr.baseline.positions)
+    if attr.kind == "text":
+        _text(attr, scale)
+    elif attr.kind == "image":
+        _image(state, result, attr, ns)
+    else:
+        _audio(state, result, attr)
+    with st.expander("Scores per position (masked, unmasked, difference)", expanded=attr.kind == "text"):
+        show_figure(viz.positions_figure(attr.positions, {"masked": attr.masked.positions,
+                                                          "unmasked": attr.baseline.positions},
+                                         f"{METHODS[attr.method]}: {what}"), "attribution-positions", "attr_pos")
+        show_figure(viz.positions_figure(attr.positions, {"difference": attr.masked.positions
+                                                          - attr.baseline.positions},
+                                         "Masked minus unmasked"), "attribution-difference", "attr_diff")
+    _heads(state, result, ns)
+    _downloads(state, result, attr)
+
+
+# ------------------------------------------------------------------------------------------------ computing
+
+
+def _compute(state: AppState, result: Any, ns: str) -> AttributionResult | None:
+    """The attribution (cached), computed under a progress bar with a Cancel button; None when cancelled/failed."""
+    key = runner.attribution_key(state, result.plan)
+    if st.session_state.get(f"{ns}.attr_cancel"):  # Cancel was clicked: that click stopped the computation
+        st.session_state[f"{ns}.attr_cancelled"] = key
+    hit = runner.result_cache().get(key)
+    if hit is None and st.session_state.get(f"{ns}.attr_cancelled") == key:
+        st.warning("The attribution was cancelled. Lower the steps or pick a faster method in the sidebar, or "
+                   "start it again.")
+        if st.button("Compute the attribution", key=f"{ns}.attr_restart"):
+            st.session_state.pop(f"{ns}.attr_cancelled", None)
+            st.rerun()
+        return None
+    box = st.empty()
+    try:
+        if hit is not None:
+            return hit
+        with box.container():
+            bar = st.progress(0.0, text=f"{METHODS[state.attr_method]}: starting...")
+            st.button("Cancel", key=f"{ns}.attr_cancel", help="Stops the computation; nothing is kept.")
+
+        def progress(fraction: float, what: str) -> None:
+            bar.progress(min(1.0, fraction), text=f"{what}: {fraction:.0%} (masked model, then unmasked)")
+
+        return runner.attribute_recipe(state, result.plan, progress)
+    except ValueError as err:
+        messages.error(str(err))
+    except Exception as err:  # noqa: BLE001 - one line for the user, the traceback in the log
+        log.exception("attribution failed")
+        messages.error(f"Something went wrong while attributing: {type(err).__name__}: {str(err)[:300]}")
+    finally:
+        box.empty()
+    return None
+
+
+def _honesty(attr: AttributionResult, result: Any) -> None:
+    """The numbers that say how far to trust the picture: target values, steps, convergence delta."""
+    m, b = attr.masked, attr.baseline
+    cols = st.columns(4)
+    cols[0].metric("Target, masked model", f"{m.score:.4f}")
+    cols[1].metric("Target, unmasked model", f"{b.score:.4f}")
+    if attr.method == "ig":
+        cols[2].metric("Integration steps", str(attr.steps))
+        rel = [abs(s.delta) / max(abs(s.score - s.reference_score), 1e-12) for s in (m, b)]
+        cols[3].metric("Convergence delta (masked)", f"{m.delta:+.1e}", f"{rel[0]:.1%} of the change",
+                       delta_color="off")
+        st.caption(
+            f"Completeness: integrated gradients share out the change of the target from the neutral input "
+            f"(padding / mean colour / silence) to this one. Masked: the parts add up to {m.positions.sum():+.4f} "
+            f"for a change of {m.score - m.reference_score:+.4f} (delta {m.delta:+.1e}); unmasked: "
+            f"{b.positions.sum():+.4f} for {b.score - b.reference_score:+.4f} (delta {b.delta:+.1e}). "
+            f"{attr.steps} steps, Gauss-Legendre.")
+        if max(rel) > DELTA_WARN:
+            st.warning(f"The parts miss the change by {max(rel):.0%}: raise the integration steps for a faithful "
+                       "split.")
+    elif attr.method == "attention_attribution":
+        worst = max(abs(d) for d in [*m.layer_deltas, *b.layer_deltas])
+        cols[2].metric("Integration steps", str(attr.steps))
+        cols[3].metric("Largest per-layer delta", f"{worst:.1e}", delta_color="off")
+        st.caption("Per layer, the attributions of its attention weights should add up to the change of the target "
+                   "when that layer's weights go from 0 to their value; the largest miss over layers and both "
+                   "models is shown.")
+    else:
+        cols[2].metric("Method", attr.method)
+        cols[3].metric("Computed in", f"{attr.seconds:.1f} s")
+    if attr.hidden:
+        st.caption(f"{len(attr.hidden)} positions were hidden from the masked model's input by the input mask; "
+                   "its attribution is over what it saw.")
+
+
+# ------------------------------------------------------------------------------------------------ overlays
+
+
+def _text(attr: AttributionResult, scale: float) -> None:
+    diff = attr.masked.positions - attr.baseline.positions
+    diff_scale = viz.symmetric_scale(diff)
+    st.markdown(viz.legend_html(scale, "target"), unsafe_allow_html=True)
+    st.markdown(viz.token_html(attr.positions, attr.masked.positions, scale, "With the mask"), unsafe_allow_html=True)
+    st.markdown(viz.token_html(attr.positions, attr.baseline.positions, scale, "Without the mask"),
+                unsafe_allow_html=True)
+    st.markdown(viz.token_html(attr.positions, diff, diff_scale, f"Difference, masked minus unmasked (own scale, "
+                                                                 f"±{diff_scale:.3g})"), unsafe_allow_html=True)
+    st.caption("Hover a token for its value. The first two rows share one colour scale.")
+
+
+def _grid_map(values: np.ndarray, attr: AttributionResult) -> np.ndarray:
+    g = attr.geometry
+    return on_grid(values, g.grid, g.prefix)
+
+
+def _image(state: AppState, result: Any, attr: AttributionResult, ns: str) -> None:
+    image = image_views._picture(state)
+    if image is None:
+        return
+    opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key=f"{ns}.attr_opacity")
+    pixels = attr.masked.overlay is not None
+    maps = ({"masked": attr.masked.overlay, "unmasked": attr.baseline.overlay} if pixels else
+            {"masked": _grid_map(attr.masked.positions, attr), "unmasked": _grid_map(attr.baseline.positions, attr)})
+    scale = viz.symmetric_scale(*maps.values())
+    diff = maps["masked"] - maps["unmasked"]
+    grid = attr.geometry.grid
+    cols = st.columns(3)
+    for col, (title, values, s) in zip(cols, (("With the mask", maps["masked"], scale),
+                                              ("Without the mask", maps["unmasked"], scale),
+                                              ("Masked minus unmasked", diff, viz.symmetric_scale(diff)))):
+        with col:
+            show_figure(viz.pixel_overlay_figure(image, values, title, s, opacity, grid), "attribution-image",
+                        f"attr_img_{title}")
+    unit = "pixel (colour channels summed)" if pixels else "patch"
+    prefix = attr.geometry.prefix
+    extra = "" if not prefix or pixels else (f" The class token(s) are not on the picture: masked "
+                                             f"{attr.masked.positions[:prefix].sum():+.4f}, unmasked "
+                                             f"{attr.baseline.positions[:prefix].sum():+.4f}.")
+    st.caption(f"One value per {unit}; blue pushed the target up, red down; the first two share one scale, the "
+               f"difference has its own. Thin lines: the model's patches.{extra}")
+
+
+def _audio(state: AppState, result: Any, attr: AttributionResult) -> None:
+    sound = audio_views._sound(state)
+    if sound is None:
+        return
+    wave, rate = sound
+    if attr.masked.overlay is not None:  # spectrogram frames (mel bins summed), 10 ms each
+        curves = {"masked": attr.masked.overlay, "unmasked": attr.baseline.overlay}
+        step, unit = FRAME_SHIFT_S, "spectrogram frame (mel bins summed)"
+    else:
+        curves = {"masked": audio_views.over_time(attr.masked.positions, result),
+                  "unmasked": audio_views.over_time(attr.baseline.positions, result)}
+        step, unit = attr.geometry.seconds_per_frame, "time step of the model (frequency patches summed)"
+    show_figure(audio_views.time_figure(wave, rate, curves, step, f"{METHODS[attr.method]} along time",
+                                        label="attribution", signed=True), "attribution-audio", "attr_audio")
+    show_figure(audio_views.time_figure(wave, rate, {"difference": curves["masked"] - curves["unmasked"]}, step,
+                                        "Masked minus unmasked", label="attribution", signed=True),
+                "attribution-audio-diff", "attr_audio_diff")
+    st.caption(f"Grey: the spectrogram. Lines: one value per {unit}; above 0 pushed the target up, below 0 down. "
+               "Past the end of the recording the model hears padding.")
+
+
+# ------------------------------------------------------------------------------------------------ heads
+
+
+def _heads(state: AppState, result: Any, ns: str) -> None:
+    """Head importance (Michel et al.) for the masked and unmasked model, and pruning of the least important."""
+    st.subheader("Which heads the prediction leans on")
+    try:
+        importance = runner.head_importance_recipe(state, result.plan)
+    except ValueError as err:
+        messages.error(str(err))
+        return
+    off = parse_pairs(dict(state.params).get("off", "")) if state.strategy == "head_gate" else ()
+    a, b = st.columns(2)
+    with a:
+        show_figure(viz.head_importance_figure(importance.masked, f"With the mask (top {importance.masked.max():.3g})",
+                                               off=off), "heads-masked", "heads_masked")
+    with b:
+        show_figure(viz.head_importance_figure(importance.baseline,
+                                               f"Without the mask (top {importance.baseline.max():.3g})"),
+                    "heads-unmasked", "heads_unmasked")
+    st.caption("Importance of a head = |d target / d gate|: every head's weights are multiplied by a gate of 1, and "
+               "the gradient says how much the target would move if that head were turned down (Michel et al., "
+               "NeurIPS 2019; here for this one input). Each chart has its own colour scale (a confident prediction "
+               "has small gradients everywhere). Red frames: heads switched off by head_gate.")
+    layers, heads = importance.baseline.shape
+    total = layers * heads
+    c1, c2 = st.columns([1, 2])
+    n = c1.number_input("Heads to switch off", 1, max(1, total - len(off) - 1), min(heads, max(1, total - 1)),
+                        key=f"{ns}.prune_n")
+    ranked_by = importance.masked if state.strategy == "head_gate" else importance.baseline
+    basis = "with the heads already off kept off" if off else "ranked in the unmasked model"
+    c2.button(f"Switch off the {int(n)} least important heads ({basis})", key=f"{ns}.prune", type="primary",
+              on_click=_prune, args=(state, ranked_by, off))
+
+
+def _prune(state: AppState, ranked_by: np.ndarray, off: tuple[tuple[int, int], ...]) -> None:
+    """The Prune button's callback (runs before the next script run, so the sidebar widgets can take the recipe):
+    head_gate with the least important heads off, made the active recipe."""
+    ns = session.ns_of(state.page)
+    pairs = least_important(ranked_by, int(st.session_state.get(f"{ns}.prune_n", 1)), off)
+    new = replace(state, strategy="head_gate", params=(("off", format_pairs(pairs)),), op="none",
+                  strategy2="none", params2=(), layers=(), heads=())
+    load_widgets(ns, new, force=True)
+    session.activate(new)
+
+
+# ------------------------------------------------------------------------------------------------ downloads
+
+
+def _downloads(state: AppState, result: Any, attr: AttributionResult) -> None:
+    with st.expander("Download the attribution"):
+        stem = f"dynmask-{result.model_id.replace('/', '_')}-{state.strategy}-{attr.method}"
+        files = export.attribution_files(attr)
+        cols = st.columns(2)
+        for i, (name, data) in enumerate(files.items()):
+            with cols[i % 2]:
+                mime = "application/json" if name.endswith(".json") else "application/octet-stream"
+                _button(name, lambda data=data: data, f"{stem}-{name}", mime, f"dl_attr_{name}")
+        st.code(" ".join(["python -m dynmask_core attribute", *(_quote(a) for a in _args(state)), "--out", "out/"]),
+                language="bash")
+
+
+def _args(state: AppState) -> list[str]:
+    from dynmask_core.recipe.cli_args import recipe_to_args
+
+    return recipe_to_args(state)
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
