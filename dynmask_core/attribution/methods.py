@@ -196,13 +196,8 @@ def attribute(loaded: Any, prepared: Any, plan: MaskPlan, method: str, target: s
     per_side = _forwards(method, n_steps, prepared, n_layers)
     tracker = _Progress(progress, 2 * per_side, METHODS[method])
     for name, side_plan, inputs in (("masked", plan, masked_inputs), ("baseline", IDENTITY_PLAN, prepared.inputs)):
-        runner = _Runner(loaded, prepared, side_plan, tgt, space_of(loaded, prepared, inputs), tracker)
-        if method == "rollout":
-            sides[name] = runner.rollout(inputs, base_capture if name == "baseline" else None)
-        elif method == "attention_attribution":
-            sides[name] = runner.attention_attribution(n_steps or DEFAULT_STEPS)
-        else:
-            sides[name] = runner.gradient(method, n_steps or DEFAULT_STEPS, reduce)
+        sides[name] = attribute_side(loaded, prepared, side_plan, tgt, method, n_steps, inputs, tracker,
+                                     base_capture if name == "baseline" else None)
     notes = []
     if method in ATTENTION_METHODS and prepared.kind != "text":
         notes.append("attention methods score positions (patches, frames), not pixels")
@@ -212,6 +207,20 @@ def attribute(loaded: Any, prepared: Any, plan: MaskPlan, method: str, target: s
         geometry=prepared.geometry, hidden=[] if hidden is None else torch.nonzero(hidden).flatten().tolist(),
         notes=notes,
     )
+
+
+def attribute_side(loaded: Any, prepared: Any, plan: MaskPlan, target: Target, method: str, steps: int | None,
+                   inputs: Any = None, tracker: Any = None, capture: Any = None) -> Side:
+    """One side of :func:`attribute`: ``method`` for ``target`` with ``plan`` (resolved) applied, on ``inputs``
+    (default the prepared input). ``capture``: an identity-plan capture of the same input to reuse (rollout)."""
+    inputs = prepared.inputs if inputs is None else inputs
+    tracker = tracker or _Progress(None, 1, method)
+    runner = _Runner(loaded, prepared, plan, target, space_of(loaded, prepared, inputs), tracker)
+    if method == "rollout":
+        return runner.rollout(inputs, capture)
+    if method == "attention_attribution":
+        return runner.attention_attribution(steps or DEFAULT_STEPS)
+    return runner.gradient(method, steps or DEFAULT_STEPS, "mean" if method == "occlusion" else "sum")
 
 
 def internal_batch(n_positions: int, steps: int) -> int:
