@@ -12,7 +12,8 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from dynmask_app import messages, runner, session
+from dynmask_app import display, messages, runner, session
+from dynmask_app.i18n import t
 from dynmask_app.page_registry import PAGES
 from dynmask_app.page_registry import page as page_spec
 from dynmask_app.state import AppState
@@ -52,6 +53,7 @@ def recipe_sidebar(page: str) -> None:
     load_widgets(ns, session.active(page) or AppState.default(page))
     with st.sidebar:
         _navigation()
+        display.display_controls(page)
         _editor(page, ns)
 
 
@@ -59,7 +61,7 @@ def _navigation() -> None:
     """Links to every page (skipped when a page is run on its own, e.g. ``streamlit run pages/1_Compare.py``)."""
     try:
         for spec in PAGES.values():
-            st.page_link(spec.file, label=spec.nav, icon=spec.icon)
+            st.page_link(spec.file, label=t(spec.nav), icon=spec.icon)
     except StreamlitAPIException:
         pass
 
@@ -78,7 +80,7 @@ def _editor_fields(page: str, ns: str) -> tuple[dict[str, Any], dict[str, Any] |
         if second and not two_sided and values.get("op", "none") == "none":
             continue
         if spec.group and spec.group not in sections:
-            sections[spec.group] = st.expander(_SECTIONS[spec.group], expanded=True)
+            sections[spec.group] = st.expander(t(_SECTIONS[spec.group]), expanded=True)
         with sections[spec.group] if spec.group else st.container():
             label = _TWO_SIDED_LABELS.get(spec.name) if two_sided else None
             values[spec.name] = field_widget(spec, ns, facts, values, label)
@@ -90,9 +92,9 @@ def _editor_fields(page: str, ns: str) -> tuple[dict[str, Any], dict[str, Any] |
 
 @st.fragment
 def _editor(page: str, ns: str) -> None:
-    st.subheader("Recipe")
+    st.subheader(t("Recipe"))
     values, facts, model_box = _editor_fields(page, ns)
-    clicked = st.button("Run", type="primary", key=f"{ns}.run", width="stretch")
+    clicked = st.button(t("Run"), type="primary", key=f"{ns}.run", width="stretch")
     if not clicked:
         return
     model_id = values["model"]
@@ -109,7 +111,7 @@ def _editor(page: str, ns: str) -> None:
     if facts:
         layer, head = (layer if layer < facts["n_layers"] else 0), (head if head < facts["n_heads"] else 0)
     try:
-        state = AppState(page=page, layer=layer, head=head, **values)
+        state = AppState(page=page, layer=layer, head=head, **display.prefs(), **values)
     except ValueError as err:
         messages.error(str(err))
         return

@@ -9,7 +9,8 @@ from typing import Any
 
 import streamlit as st
 
-from dynmask_app import controls, results, session
+from dynmask_app import controls, display, results, session
+from dynmask_app.i18n import t
 from dynmask_app.page_registry import page as page_spec
 
 
@@ -18,15 +19,17 @@ def render_page(page: str) -> None:
     spec = page_spec(page)
     st.set_page_config(page_title=f"dynmask: {spec.tab}", page_icon="🎭", layout="wide")
     session.restore_from_url(page)
-    st.title(spec.title)
-    st.caption(spec.caption)
+    display.keep_in_sync(page)
+    display.apply_presenter()
+    st.title(t(spec.title))
+    st.caption(t(spec.caption))
     notice = results.pending_notice(page)
     controls.recipe_sidebar(page)
     outcome: Any = results.compute(page)
     notice.empty()
     results.show_warnings(page)
     if session.active(page) is None:
-        st.info(spec.empty)
+        st.info(t(spec.empty))
     elif outcome is not None:
         state, runs = outcome
         spec.view_function()(state, *(runs[side] for side in spec.sides))

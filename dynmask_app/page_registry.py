@@ -88,6 +88,17 @@ PAGES["attribution"] = PageSpec(
           "difference, which heads the prediction leans on, and a button that switches the least important "
           "heads off.",
 )
+PAGES["steps"] = PageSpec(
+    id="steps", file="pages/3_Step_by_step.py", ns="steps", nav="Attention step by step", icon="🧮",
+    tab="Step by step", title="Attention, step by step",
+    caption="One layer and one head of a real model: Q, K, V, the scores, the scaling, the mask, the softmax and the "
+            "output, with the numbers the model used. Edit the mask and watch every later step change.",
+    sides=("main",), views="dynmask_app.lesson_views:steps_views",
+    defaults={"strategy": "causal", "op": "none", "strategy2": "none", "input_ref": "apple banana orange"},
+    empty="**Start here.** The sidebar holds the source article's own example, the three words *apple banana "
+          "orange*, with a causal mask. Press **Run**: the model runs, and you see how one head of one layer turns "
+          "its queries and keys into attention weights, step by step. Then change the mask by ticking cells.",
+)
 DEFAULT_PAGE = "playground"
 
 

@@ -16,6 +16,7 @@ from dynmask_app import inputs
 from dynmask_app.result_cache import ResultCache, budget_from_env
 from dynmask_app.state import AppState
 from dynmask_core import MaskPlan, RunResult, encode, load, run
+from dynmask_core.attention import AttentionInspect
 from dynmask_core.attribution import STEPPED, AttributionResult, attribute, head_importance
 from dynmask_core.attribution.heads import HeadImportance
 from dynmask_core.models import LoadedModel
@@ -117,6 +118,17 @@ def head_importance_recipe(state: AppState, plan: MaskPlan) -> HeadImportance:
         return head_importance(loaded, encode(loaded, inputs.source_of(state)), plan, state.attr_target)
 
     return result_cache().get_or_compute(attribution_key(state, plan, "heads"), compute)
+
+
+def inspect_recipe(state: AppState, plan: MaskPlan, layer: int) -> AttentionInspect:
+    """One layer's queries, keys, values and masks under the recipe's plan (cached; the step-by-step lesson)."""
+    from dynmask_core.lessons.steps import inspect_layer
+
+    def compute() -> AttentionInspect:
+        loaded = _load_model(state.model)
+        return inspect_layer(loaded, encode(loaded, inputs.source_of(state)), plan, layer)
+
+    return result_cache().get_or_compute(recipe_key(state, plan) + f'{{"inspect": {int(layer)}}}', compute)
 
 
 def run_recipe(state: AppState, plan: MaskPlan) -> RunResult:

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import streamlit as st
 
+from dynmask_app.i18n import PRESENT_KEY, SESSION_KEY
 from dynmask_app.page_registry import PAGES
 from dynmask_app.state import AppState
 from dynmask_app.widgets import load_widgets
@@ -38,6 +39,8 @@ def restore_from_url(page: str) -> None:
         st.session_state[f"{ns}.restored"] = False
         st.switch_page(PAGES[wanted].file, query_params=qp)
     state, warnings = AppState.from_query_params(qp, page=page)
+    st.session_state[SESSION_KEY] = state.lang  # the link's language and presenter mode hold for the session
+    st.session_state[PRESENT_KEY] = state.present
     load_widgets(ns, state, force=True)
     st.session_state[f"{ns}.active"] = state
     st.session_state[f"{ns}.warnings"] = warnings

@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from dynmask_app import inputs
+from dynmask_app.i18n import t
 from dynmask_app.state import AppState
 from dynmask_core.masks import Param, Strategy, get_strategy, strategies
 from dynmask_core.models import DEFAULT_MODEL, PRESETS, default_model
@@ -29,7 +30,7 @@ def strategy_ids() -> list[str]:
 def strategy_label(sid: str) -> str:
     """``Sliding window · static``."""
     entry = get_strategy(sid)
-    return f"{entry.title} · {entry.kind}"
+    return f"{t(entry.title)} · {t(entry.kind)}"
 
 
 def param_key(ns: str, slot: str, sid: str, name: str) -> str:
@@ -120,7 +121,7 @@ def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: di
         current: Values of the fields drawn so far (for ``when`` conditions and parameters).
         label: Overrides the declared label (e.g. "Strategy A (left)").
     """
-    key, label = f"{ns}.{spec.key}", label or spec.label
+    key, label = f"{ns}.{spec.key}", t(label or spec.label)
     if not spec.matters(current):
         return st.session_state.get(key, spec.default)  # kept, not shown: it does not matter in this mode
     kind = spec.widget
@@ -131,8 +132,8 @@ def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: di
             st.session_state[key] = "text"
         if len(kinds) == 1:
             return "text"
-        fmt = (lambda c: spec.choice_labels.get(c, c)) if spec.choice_labels else str
-        return st.radio(label, kinds, key=key, format_func=fmt, horizontal=True, help=spec.help)
+        fmt = (lambda c: t(spec.choice_labels.get(c, c))) if spec.choice_labels else str
+        return st.radio(label, kinds, key=key, format_func=fmt, horizontal=True, help=t(spec.help))
     if kind == "input":
         if input_kind == "text":
             return text_controls(key, "Text")
@@ -146,44 +147,44 @@ def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: di
     if kind == "indices":
         return tuple(_indices(label, key, int((facts or {}).get(spec.of, 0)), spec))
     if kind in ("select", "radio"):
-        fmt = (lambda c: spec.choice_labels.get(c, c)) if spec.choice_labels else str
+        fmt = (lambda c: t(spec.choice_labels.get(c, c))) if spec.choice_labels else str
         draw = st.selectbox if kind == "select" else st.radio
-        value = draw(label, list(spec.choices), key=key, format_func=fmt, help=spec.help)
+        value = draw(label, list(spec.choices), key=key, format_func=fmt, help=t(spec.help))
         if spec.choice_help:
-            st.caption(spec.choice_help[value])
+            st.caption(t(spec.choice_help[value]))
         return value
     if kind == "number":
         return _number(spec, key, label)
     if kind == "target":
         return _target(spec, key, label, facts)
     if kind == "toggle":
-        on = st.toggle(label, key=key, help=spec.help)
+        on = st.toggle(label, key=key, help=t(spec.help))
         if spec.choice_help:
-            st.caption(spec.choice_help[on])
+            st.caption(t(spec.choice_help[on]))
         return bool(on)
     if kind == "toggle_not":
         if not (facts or {}).get(spec.of, True):
             st.session_state[key] = False
             return True
-        on = st.toggle(label, key=key, help=spec.help)
+        on = st.toggle(label, key=key, help=t(spec.help))
         if spec.choice_help:
-            st.caption(spec.choice_help[on])
+            st.caption(t(spec.choice_help[on]))
         return not on
     raise ValueError(f"unknown widget kind {kind!r} for field {spec.name}")
 
 
 def _number(spec: Field, key: str, label: str) -> Any:
     if spec.type == "float":
-        return float(st.number_input(label, float(spec.min), float(spec.max), key=key, help=spec.help,
+        return float(st.number_input(label, float(spec.min), float(spec.max), key=key, help=t(spec.help),
                                      step=_float_step(spec.min, spec.max)))
-    value = st.number_input(label, int(spec.min), int(spec.max), step=1, key=key, help=spec.help,
+    value = st.number_input(label, int(spec.min), int(spec.max), step=1, key=key, help=t(spec.help),
                             placeholder="empty = new random seed each Run" if spec.type == "seed" else None)
     return None if value is None else int(value)
 
 
 def _target(spec: Field, key: str, label: str, facts: dict[str, Any] | None) -> str:
     """The attribution target: free text, with what this model takes said under it."""
-    value = st.text_input(label, key=key, help=spec.help, max_chars=int(spec.max) if spec.max else None)
+    value = st.text_input(label, key=key, help=t(spec.help), max_chars=int(spec.max) if spec.max else None)
     facts = facts or {}
     if facts.get("task") == "causal_lm":
         takes = "predicted (the unmasked model's next token) or one token, e.g. Paris"
@@ -235,7 +236,7 @@ def strategy_select(key: str, label: str, kind: str = "text") -> str:
     if st.session_state.get(key) not in ids:
         st.session_state[key] = ids[0]
     sid = st.selectbox(label, ids, key=key, format_func=strategy_label)
-    st.caption(get_strategy(sid).summary)
+    st.caption(t(get_strategy(sid).summary))
     return sid
 
 

@@ -58,6 +58,33 @@ class RunContext:
     scratch: dict[str, Any] = field(default_factory=dict)
     head_gates: Tensor | None = None  # (L, H) multipliers of each head's weights (head importance), or None
     probe: Any = None  # an AttentionProbe: one layer's weights scaled and made a gradient leaf (attention attribution)
+    inspect: Any = None  # an AttentionInspect: one layer's Q, K, V and masks kept (the step-by-step lesson)
+
+
+@dataclass
+class AttentionInspect:
+    """Keeps what one layer's attention computed, for batch item 0, so a lesson can redo it step by step.
+
+    Attributes:
+        layer: The attention layer (call order) to keep.
+        query, key, value: ``(H, Q, D)``, ``(H, K, D)``, ``(H, K, D)`` as the layer used them (after rotary position
+            embeddings; keys and values repeated to every query head for grouped-query models).
+        scale: The score scale (usually ``1/sqrt(D)``).
+        model_allowed: ``(H|1, Q, K)`` bool, the model's own mask (padding, causality), or None (everything allowed).
+        strategy_allowed: ``(H|1, Q, K)`` bool, the strategy's mask, or None.
+        weights: ``(H, Q, K)``, the attention weights the layer used.
+        output: ``(H, Q, D)``, weights x values.
+    """
+
+    layer: int
+    query: Tensor | None = None
+    key: Tensor | None = None
+    value: Tensor | None = None
+    scale: float = 1.0
+    model_allowed: Tensor | None = None
+    strategy_allowed: Tensor | None = None
+    weights: Tensor | None = None
+    output: Tensor | None = None
 
 
 @dataclass
@@ -199,6 +226,8 @@ def dynmask_attention(module: torch.nn.Module, query: Tensor, key: Tensor, value
         probs = torch.nn.functional.dropout(probs, p=dropout)
     out = torch.matmul(probs, value).transpose(1, 2).contiguous()
 
+    if state is not None and state.inspect is not None and state.inspect.layer == layer:
+        _keep(state.inspect, query, key, value, scale, allowed, strategy, probs)
     if state is not None and state.capture and layer == len(state.attention):
         # keep references only; the (H, Q, K) masks are assembled once, after the pass
         state.masks.append((allowed[0] if allowed is not None else None,
@@ -206,6 +235,21 @@ def dynmask_attention(module: torch.nn.Module, query: Tensor, key: Tensor, value
         state.attention.append(probs[0].detach())
         state.layer_names.append(state.names.get(id(module), f"layer{layer}"))
     return out, probs
+
+
+def _keep(inspect: AttentionInspect, query: Tensor, key: Tensor, value: Tensor, scale: float,
+          allowed: Tensor | None, strategy: MaskOut | None, probs: Tensor) -> None:
+    """Stores batch item 0 of one layer's attention in ``inspect`` (detached, float32, on the CPU)."""
+    def first(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t[0].detach().float().cpu()
+
+    inspect.query, inspect.key, inspect.value = first(query), first(key), first(value)
+    inspect.scale = float(scale)
+    inspect.model_allowed = None if allowed is None else allowed[0].detach().cpu()
+    inspect.strategy_allowed = None if strategy is None else strategy.allowed.expand(
+        1, query.shape[1], query.shape[2], key.shape[2])[0].detach().cpu()
+    inspect.weights = first(probs)
+    inspect.output = torch.matmul(inspect.weights, inspect.value)
 
 
 AttentionInterface.register(ATTN_IMPLEMENTATION, dynmask_attention)
@@ -216,7 +260,7 @@ AttentionMaskInterface.register(ATTN_IMPLEMENTATION, eager_mask)
 def applied(model: torch.nn.Module, plan: MaskPlan = IDENTITY_PLAN, *, capture: bool = False,
             segment_ids: Tensor | None = None, key_padding: Tensor | None = None,
             geometry: Any = None, head_gates: Tensor | None = None,
-            probe: AttentionProbe | None = None) -> Iterator[RunContext]:
+            probe: AttentionProbe | None = None, inspect: AttentionInspect | None = None) -> Iterator[RunContext]:
     """Applies ``plan`` inside every attention layer of ``model`` for the code run inside the block.
 
     Any forward works inside: with or without gradients, one pass or many (Captum). Nothing global changes: the
@@ -231,13 +275,14 @@ def applied(model: torch.nn.Module, plan: MaskPlan = IDENTITY_PLAN, *, capture: 
         geometry: The input's :class:`~dynmask_core.modalities.Geometry` (for the 2-D strategies), or None.
         head_gates: ``(L, H)`` multipliers of each head's weights (give them ``requires_grad`` for head importance).
         probe: An :class:`AttentionProbe` scaling one layer's weights (attention attribution).
+        inspect: An :class:`AttentionInspect` keeping one layer's queries, keys, values and masks (lessons).
 
     Yields:
         The :class:`RunContext`; after the block, ``ctx.layer_of`` tells whether any attention layer ran.
     """
     state = RunContext(plan=plan, mask=plan.mask(), capture=capture, names=attention_names(model),
                        segment_ids=segment_ids, key_padding=key_padding, geometry=geometry,
-                       head_gates=head_gates, probe=probe)
+                       head_gates=head_gates, probe=probe, inspect=inspect)
     token = _ACTIVE.set(state)
     try:
         yield state

@@ -27,6 +27,7 @@ from dynmask_core.samples import DEFAULT_TEXT, UPLOAD_PREFIX, get_sample
 
 MAX_URL_TEXT = 1000  # longer text is not put in the link
 ATTRIBUTION_PAGES = ("attribution",)  # the pages (and the command `attribute`) that explain a prediction
+LANGUAGES = ("en", "zh")  # the app's languages (its message catalogues: dynmask_app/i18n.py)
 COMPOSE_OPS = ("none", "and", "or")
 OP_LABELS = {"none": "no second strategy", "and": "AND: both must allow", "or": "OR: either may allow"}
 Params = tuple[tuple[str, Any], ...]
@@ -95,6 +96,13 @@ class Recipe:
                          help="the layer shown in the single-head views")
     head: int = declare(0, type="int", min=0, max=MAX_INDEX, label="Head", url="head",
                         help="the head shown in the single-head views")
+    lang: str = declare(
+        "en", type="choice", choices=LANGUAGES, label="Language", url="lang",
+        choice_labels={"en": "English", "zh": "简体中文"},
+        help="the language of the page: en (English) or zh (Simplified Chinese)")
+    present: bool = declare(
+        False, type="bool", label="Presenter mode", url="present",
+        help="large type and high contrast, for a projector")
     attr_method: str = declare(
         "ig", type="choice", choices=tuple(METHODS), label="Attribution method", url="method", cli="--method",
         widget="select", group="explain", pages=ATTRIBUTION_PAGES, choice_labels=METHODS, choice_help=METHOD_HELP,

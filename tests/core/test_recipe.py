@@ -31,7 +31,7 @@ RECIPES = [
     Recipe(strategy="dynamic_weight", params={"apply": "threshold", "strength": 0.1, "keep": 0.3},
            mode="naive_multiply", layers=tuple(range(30)), heads=(MAX_INDEX,)),
     Recipe(page="attribution", strategy="head_gate", params={"off": "0.3 2.5"}, attr_method="attention_attribution",
-           attr_target="similar:A film, & more = 100%?", attr_steps=7),
+           attr_target="similar:A film, & more = 100%?", attr_steps=7, lang="zh", present=True),
 ]
 
 

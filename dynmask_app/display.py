@@ -1,0 +1,61 @@
+"""How the page is shown, not what it computes: the language and presenter mode (large type, high contrast).
+
+Both are recipe fields (``lang=``, ``present=`` in the link), so a shared link opens in the teacher's language and
+projector style. They apply at once (no Run): the switches sit above the recipe editor and update the active recipe
+and the address in place. Before any recipe is active they are kept in the session and join the first Run's recipe.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dynmask_app import session
+from dynmask_app.i18n import LANGS, PRESENT_KEY, SESSION_KEY, t
+
+_PRESENTER_CSS = """
+<style>
+html { font-size: 21px; }
+[data-testid="stAppViewContainer"], [data-testid="stSidebar"] { color: #000; }
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { color: #111 !important; font-size: 0.95rem; }
+[data-testid="stMetricValue"] { font-size: 2.6rem; }
+h1 { font-size: 2.6rem !important; }
+</style>
+"""
+
+
+def keep_in_sync(page: str) -> None:
+    """The active recipe carries the session's language and presenter mode (they are session-wide: set on one page,
+    they hold on the others, and the address says so)."""
+    state = session.active(page)
+    if state is not None and (state.lang, state.present) != (prefs()["lang"], prefs()["present"]):
+        session.replace_active(page, **prefs())
+
+
+def prefs() -> dict[str, object]:
+    """The display fields to put into a new recipe (``lang``, ``present``)."""
+    return {"lang": st.session_state.get(SESSION_KEY, "en"), "present": bool(st.session_state.get(PRESENT_KEY))}
+
+
+def display_controls(page: str) -> None:
+    """The language and presenter switches (in the sidebar, above the recipe); applied at once."""
+    ns = session.ns_of(page)
+
+    def changed() -> None:
+        st.session_state[SESSION_KEY] = st.session_state[f"{ns}.lang"] or st.session_state.get(SESSION_KEY, "en")
+        st.session_state[PRESENT_KEY] = bool(st.session_state[f"{ns}.present"])
+        if session.active(page) is not None:
+            session.replace_active(page, **prefs())
+
+    st.session_state[f"{ns}.lang"] = st.session_state.get(SESSION_KEY, "en")
+    st.session_state[f"{ns}.present"] = bool(st.session_state.get(PRESENT_KEY))
+    left, right = st.columns([3, 2])
+    left.segmented_control(t("Language"), list(LANGS), key=f"{ns}.lang", format_func=LANGS.get, on_change=changed,
+                           label_visibility="collapsed")
+    right.toggle(t("Presenter"), key=f"{ns}.present", on_change=changed,
+                 help=t("Large type and high contrast, for a projector. It rides in the link."))
+
+
+def apply_presenter() -> None:
+    """Large type and high contrast when presenter mode is on."""
+    if st.session_state.get(PRESENT_KEY):
+        st.markdown(_PRESENTER_CSS, unsafe_allow_html=True)

@@ -1,0 +1,70 @@
+"""The step-by-step lesson and the display switches through AppTest: both languages, the numbers equal the run,
+presenter mode and the language ride in the link and hold across a Run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dynmask_app.i18n import translate
+from dynmask_app.page_registry import PAGES
+from dynmask_app.state import AppState
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = str(ROOT / "pages" / "3_Step_by_step.py")
+
+
+def open_page(query: dict[str, str] | None = None, page: str = PAGE) -> AppTest:
+    at = AppTest.from_file(page, default_timeout=180)
+    if query:
+        at.query_params.update(query)
+    return at.run()
+
+
+def ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_lesson_runs_in_both_languages(lang) -> None:
+    at = open_page({"page": "steps", "lang": lang})  # a link: it opens with its recipe, in its language
+    ok(at)
+    assert at.title[0].value == translate(PAGES["steps"].title, lang)
+    at.button(key="steps.run").click().run()
+    ok(at)
+    assert at.session_state["steps.active"].lang == lang  # the Run keeps the session's language
+    assert at.query_params["lang"] == lang
+    (line,) = at.success
+    assert line.value.startswith(translate("These are the model's own numbers", lang)[:8])
+    assert len(at.get("plotly_chart")) >= 9  # Q, K, V, scores, scaled, mask, masked, weights, output, pitfall
+    headers = [h.value for h in at.subheader]
+    assert translate("The pitfall: four ways to apply the same mask", lang) in headers
+
+
+def test_the_lesson_numbers_equal_the_run_for_the_chosen_head(minilm) -> None:
+    link = AppState(page="steps", input_ref="apple banana orange", strategy="causal", layer=3, head=5)
+    at = open_page(link.to_query_params())
+    ok(at)
+    diff = float(at.success[0].value.rsplit("difference ", 1)[1].rstrip(").").strip())
+    assert diff < 1e-6
+    assert at.selectbox(key="steps.lesson_layer").value == 3 and at.selectbox(key="steps.lesson_head").value == 5
+    at.selectbox(key="steps.lesson_head").set_value(6).run()
+    ok(at)
+    assert at.query_params["head"] == "6"  # the view rides in the link
+
+
+def test_presenter_mode_and_language_switch_at_once() -> None:
+    at = open_page({"page": "steps", "present": "true"})
+    ok(at)
+    assert any("<style>" in m.value and "font-size" in m.value for m in at.markdown)
+    at.button(key="steps.run").click().run()
+    at.toggle(key="steps.present").set_value(False).run()
+    ok(at)
+    assert not any("<style>" in m.value for m in at.markdown)
+    assert at.query_params["present"] == "false"
+    at.get("button_group")[0].set_value("zh").run()  # the language switch
+    ok(at)
+    assert at.query_params["lang"] == "zh" and at.title[0].value == translate(PAGES["steps"].title, "zh")
