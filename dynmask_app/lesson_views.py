@@ -71,10 +71,29 @@ def _mask_editor(state: AppState, result: Any, keep: Any, head: int, tokens: lis
                             column_config={c: st.column_config.CheckboxColumn(c, width="small") for c in tokens})
     mask = np.asarray(edited.to_numpy(), dtype=bool)
     changed = bool((mask != start).any())
-    if changed and st.button(t("Back to the strategy's mask"), key=f"{ns}.mask_reset"):
-        st.session_state.pop(key, None)
-        st.rerun()
+    if changed:
+        c1, c2 = st.columns(2)
+        if c1.button(t("Back to the strategy's mask"), key=f"{ns}.mask_reset"):
+            st.session_state.pop(key, None)
+            st.rerun()
+        c2.button(t("Use my mask as the custom strategy (every layer and head)"), key=f"{ns}.mask_custom",
+                  on_click=_use_as_custom, args=(state, mask),
+                  help=t("Runs the whole model with this mask in every layer; the link carries it, so the other "
+                         "pages can use it too."))
     return mask, changed
+
+
+def _use_as_custom(state: AppState, mask: np.ndarray) -> None:
+    """Makes the edited mask the recipe's strategy (``custom``), in every layer and head."""
+    from dataclasses import replace
+
+    from dynmask_app.widgets import load_widgets
+    from dynmask_core.masks.custom import encode_matrix
+
+    new = replace(state, strategy="custom", params=(("matrix", encode_matrix(mask)),), op="none",
+                  strategy2="none", params2=(), layers=(), heads=())
+    load_widgets(session.ns_of(state.page), new, force=True)
+    session.activate(new)
 
 
 def _check_line(steps: Any, result: Any, layer: int, head: int, edited: bool) -> None:

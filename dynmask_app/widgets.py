@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from dynmask_app import inputs
-from dynmask_app.i18n import t
+from dynmask_app.i18n import current, t, translate
 from dynmask_app.state import AppState
 from dynmask_core.masks import Param, Strategy, get_strategy, strategies
 from dynmask_core.models import DEFAULT_MODEL, PRESETS, default_model
@@ -27,10 +27,11 @@ def strategy_ids() -> list[str]:
     return [s.id for s in items if s.kind == "static"] + [s.id for s in items if s.kind == "dynamic"]
 
 
-def strategy_label(sid: str) -> str:
+def strategy_label(sid: str, lang: str | None = None) -> str:
     """``Sliding window · static``."""
     entry = get_strategy(sid)
-    return f"{t(entry.title)} · {t(entry.kind)}"
+    lang = lang or current()
+    return f"{translate(entry.title, lang)} · {translate(entry.kind, lang)}"
 
 
 def param_key(ns: str, slot: str, sid: str, name: str) -> str:
@@ -51,6 +52,8 @@ def param_widget(p: Param, key: str) -> Any:
         return st.toggle(label, key=key, help=p.help)
     if p.type == "choice":
         return st.selectbox(label, p.choices, key=key, help=p.help)
+    if p.type == "matrix":
+        return matrix_widget(p, key)
     if p.type == "pairs":
         return st.text_input(label, key=key, help=p.help, placeholder="e.g. 0.3 2.5 (empty: the heads selected below)")
     if p.type == "int":
@@ -60,6 +63,32 @@ def param_widget(p: Param, key: str) -> Any:
         return st.number_input(label, low, high, step=1, key=key, help=p.help)
     return st.number_input(label, float(p.min), float(p.max), step=_float_step(p.min, p.max), key=key,
                            help=p.help, format="%.3g")
+
+
+def matrix_widget(p: Param, key: str) -> str:
+    """A ``custom`` mask: upload a CSV/NPY 0/1 matrix (or paste its compact form); returns the compact form."""
+    from dynmask_core.masks.custom import MAX_MATRIX_SIDE, decode_matrix, encode_matrix, parse_matrix_file
+
+    upload = st.file_uploader(t("Mask matrix (CSV or NPY of 0/1, queries x keys)"), type=["csv", "tsv", "txt", "npy"],
+                              key=f"{key}.file", help=t("1 = this query may attend to this key. At most {n} x {n}: "
+                                                        "it rides in the link.", n=MAX_MATRIX_SIDE))
+    if upload is not None and st.session_state.get(f"{key}.loaded") != upload.file_id:
+        try:
+            st.session_state[key] = encode_matrix(parse_matrix_file(upload.getvalue(), upload.name))
+            st.session_state[f"{key}.loaded"] = upload.file_id
+        except ValueError as err:
+            st.error(str(err))
+    value = st.text_input(t("...or its compact form"), key=key, help=t(p.help),
+                          placeholder="e.g. 3x3:8e (rows x cols : hex of the 0/1 cells, row by row)")
+    if value:
+        try:
+            m = decode_matrix(value)
+            st.caption(t("A {r} x {c} mask, {n} of {total} cells allowed. The Playground's mask view shows it "
+                         "once you Run; the input must have {r} positions.", r=m.shape[0], c=m.shape[1],
+                         n=int(m.sum()), total=m.numel()))
+        except ValueError as err:
+            st.caption(str(err))
+    return value
 
 
 def strategy_params(ns: str, slot: str, entry: Strategy) -> dict[str, Any]:
@@ -132,7 +161,7 @@ def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: di
             st.session_state[key] = "text"
         if len(kinds) == 1:
             return "text"
-        fmt = (lambda c: t(spec.choice_labels.get(c, c))) if spec.choice_labels else str
+        fmt = _choice_format(spec)
         return st.radio(label, kinds, key=key, format_func=fmt, horizontal=True, help=t(spec.help))
     if kind == "input":
         if input_kind == "text":
@@ -147,7 +176,7 @@ def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: di
     if kind == "indices":
         return tuple(_indices(label, key, int((facts or {}).get(spec.of, 0)), spec))
     if kind in ("select", "radio"):
-        fmt = (lambda c: t(spec.choice_labels.get(c, c))) if spec.choice_labels else str
+        fmt = _choice_format(spec)
         draw = st.selectbox if kind == "select" else st.radio
         value = draw(label, list(spec.choices), key=key, format_func=fmt, help=t(spec.help))
         if spec.choice_help:
@@ -171,6 +200,15 @@ def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: di
             st.caption(t(spec.choice_help[on]))
         return not on
     raise ValueError(f"unknown widget kind {kind!r} for field {spec.name}")
+
+
+def _choice_format(spec: Field) -> Any:
+    """Shows a choice by its translated label; keeps this run's language (format functions are also called later,
+    outside the run, e.g. by AppTest)."""
+    if not spec.choice_labels:
+        return str
+    lang = current()
+    return lambda c: translate(spec.choice_labels.get(c, c), lang)
 
 
 def _number(spec: Field, key: str, label: str) -> Any:
@@ -235,7 +273,8 @@ def strategy_select(key: str, label: str, kind: str = "text") -> str:
     ids = [sid for sid in strategy_ids() if get_strategy(sid).takes(kind)]
     if st.session_state.get(key) not in ids:
         st.session_state[key] = ids[0]
-    sid = st.selectbox(label, ids, key=key, format_func=strategy_label)
+    lang = current()  # format functions are also called later, outside this run: they keep its language
+    sid = st.selectbox(label, ids, key=key, format_func=lambda i: strategy_label(i, lang))
     st.caption(t(get_strategy(sid).summary))
     return sid
 

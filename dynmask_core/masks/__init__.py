@@ -1,5 +1,6 @@
 """Attention-mask strategies: one registry, keyed by short stable ids (see MASKS.md for the conventions)."""
 
+from dynmask_core.masks import custom as _custom  # noqa: F401  (registers custom; it imports static first)
 from dynmask_core.masks import dynamic as _dynamic  # noqa: F401  (registers the dynamic strategies; after static)
 from dynmask_core.masks import inputs as _inputs  # noqa: F401  (registers the input-masking strategies; last)
 from dynmask_core.masks import static as _static  # noqa: F401  (registers the static strategies)

@@ -35,8 +35,10 @@ class Param:
 
     Attributes:
         name: Keyword used in the URL, the CLI (``--param name=value``) and the factory.
-        type: ``"int"``, ``"float"``, ``"bool"``, ``"choice"`` or ``"pairs"`` (``layer.head`` pairs such as
-            ``"0.3 2.5"``; ``""`` = none named).
+        type: ``"int"``, ``"float"``, ``"bool"``, ``"choice"``, ``"pairs"`` (``layer.head`` pairs such as
+            ``"0.3 2.5"``; ``""`` = none named) or ``"matrix"`` (a 0/1 matrix of at most
+            ``MAX_MATRIX_SIDE`` x ``MAX_MATRIX_SIDE`` in the compact form ``"<rows>x<cols>:<hex>"`` of
+            :func:`encode_matrix`; ``""`` = none given).
         default: Value used when the user gives none.
         help: One line for tooltips and ``strategies`` output.
         min: Smallest allowed value (int/float).
@@ -45,7 +47,7 @@ class Param:
     """
 
     name: str
-    type: Literal["int", "float", "bool", "choice", "pairs"]
+    type: Literal["int", "float", "bool", "choice", "pairs", "matrix"]
     default: Any
     help: str
     min: float | None = None
@@ -60,6 +62,9 @@ class Param:
             return f"{self.name}: bool = {str(self.default).lower()}"
         if self.type == "pairs":
             return f"{self.name}: layer.head pairs, e.g. '0.3 2.5' = {self.default!r}"
+        if self.type == "matrix":
+            return (f"{self.name}: 0/1 matrix '<rows>x<cols>:<hex>' (at most {MAX_MATRIX_SIDE}x{MAX_MATRIX_SIDE}) "
+                    f"= {self.default!r}")
         return f"{self.name}: {self.type} in [{_fmt(self.min)}, {_fmt(self.max)}] = {_fmt(self.default)}"
 
     def coerce(self, value: Any, owner: str = "") -> Any:
@@ -80,6 +85,9 @@ class Param:
             raise ValueError(f"{where}{self.name} must be true or false, got {shown(value)}")
         if self.type == "pairs":
             return format_pairs(parse_pairs(value, f"{where}{self.name}"))
+        if self.type == "matrix":
+            text = str(value if value is not None else "").strip()
+            return encode_matrix(decode_matrix(text, f"{where}{self.name}")) if text else ""
         if self.type == "choice":
             text = str(value).strip()
             if text not in self.choices:
@@ -128,6 +136,66 @@ def parse_pairs(value: Any, what: str = "pairs") -> tuple[tuple[int, int], ...]:
 def format_pairs(pairs: Any) -> str:
     """((0, 3), (2, 5)) -> ``"0.3 2.5"``."""
     return " ".join(f"{layer}.{head}" for layer, head in sorted(set(pairs)))
+
+
+MAX_MATRIX_SIDE = 64  # a "matrix" parameter rides in links and on the command line: at most 64 x 64 cells
+_MATRIX_TEXT = re.compile(r"(\d{1,6})[xX](\d{1,6}):([0-9a-fA-F]*)")
+
+
+def encode_matrix(matrix: Any) -> str:
+    """A 2-D 0/1 (or bool) matrix -> its compact, canonical text ``"<rows>x<cols>:<hex>"``.
+
+    The cells are read row by row (row-major), 4 per hex digit, the first cell in the digit's highest bit; the last
+    digit is padded with 0 bits. Lower-case hex, no commas: safe in a URL query and in ``--param name=value``.
+    Equal matrices give equal strings. ``[[1, 0], [0, 1]]`` -> ``"2x2:9"``.
+
+    Raises:
+        ValueError: not 2-D, empty, larger than ``MAX_MATRIX_SIDE`` on a side, or a value other than 0/1.
+    """
+    t = torch.as_tensor(matrix).detach().cpu()
+    check_matrix_shape(tuple(t.shape), "matrix")
+    if t.dtype != torch.bool:
+        if t.is_complex() or not bool(((t == 0) | (t == 1)).all()):
+            raise ValueError("matrix: every cell must be 0 or 1")
+        t = t != 0
+    rows, cols = t.shape
+    bits = t.reshape(-1).tolist()
+    bits += [False] * (-len(bits) % 4)
+    digits = "".join(f"{8 * a + 4 * b + 2 * c + d:x}" for a, b, c, d in zip(*[iter(bits)] * 4))
+    return f"{rows}x{cols}:{digits}"
+
+
+def decode_matrix(text: Any, what: str = "matrix") -> Tensor:
+    """``"<rows>x<cols>:<hex>"`` (see :func:`encode_matrix`) -> a ``(rows, cols)`` bool matrix (True = 1).
+
+    Raises:
+        ValueError: a malformed string, a size over ``MAX_MATRIX_SIDE``, or the wrong number of hex digits.
+    """
+    raw = str(text if text is not None else "").strip()
+    found = _MATRIX_TEXT.fullmatch(raw)
+    if not found:
+        raise ValueError(f"{what} takes a 0/1 matrix written '<rows>x<cols>:<hex digits of the cells, row by row>' "
+                         f"(e.g. '2x2:9' for [[1, 0], [0, 1]]), got {shown(raw)}")
+    rows, cols, digits = int(found[1]), int(found[2]), found[3].lower()
+    check_matrix_shape((rows, cols), what)
+    need = -(-rows * cols // 4)
+    if len(digits) != need:
+        raise ValueError(f"{what}: a {rows}x{cols} matrix takes {need} hex digits, got {len(digits)}")
+    nibbles = torch.tensor([int(c, 16) for c in digits], dtype=torch.long)
+    bits = (nibbles.view(-1, 1) >> torch.tensor([3, 2, 1, 0])) & 1
+    return bits.reshape(-1)[: rows * cols].view(rows, cols).bool()
+
+
+def check_matrix_shape(shape: tuple[int, ...], what: str = "matrix") -> None:
+    """Refuses a matrix shape that is not 2-D, is empty, or is over ``MAX_MATRIX_SIDE`` on a side (ValueError)."""
+    if len(shape) != 2:
+        raise ValueError(f"{what} must be 2-D (queries x keys), got {len(shape)}-D with shape {list(shape)}")
+    rows, cols = shape
+    if rows < 1 or cols < 1:
+        raise ValueError(f"{what} is empty ({rows}x{cols}): it needs at least one row and one column")
+    if rows > MAX_MATRIX_SIDE or cols > MAX_MATRIX_SIDE:
+        raise ValueError(f"{what} is {rows}x{cols}: at most {MAX_MATRIX_SIDE}x{MAX_MATRIX_SIDE} fits in a link or "
+                         f"a --param (and larger uploads are not supported in this build); use a shorter input")
 
 
 def _fmt(x: Any) -> str:

@@ -34,6 +34,8 @@ from dynmask_core.masks.base import (
 
 RADIUS = Param("radius", "int", 2, "key j is allowed for query i iff |i - j| <= radius", 0, 512)
 WINDOW_CAUSAL = Param("causal", "bool", False, "only the window to the left (i - radius <= j <= i)")
+WINDOW_SINKS = Param("sinks", "int", 0, "the first `sinks` keys stay visible to every query (attention sinks; "
+                     "0 = none)", 0, 4096)
 PREFIX = Param("prefix", "int", 4, "number of leading keys everybody may see", 0, 4096)
 DILATION = Param("dilation", "int", 2, "stride between visible keys", 1, 64)
 STRIDE = Param("stride", "int", 3, "stride l", 1, 512)
@@ -107,8 +109,13 @@ def prefix_lm(prefix: int = PREFIX.default) -> MaskMod:
     return named(mask, f"prefix_lm_p{prefix}")
 
 
-def sliding_window(radius: int = RADIUS.default, causal: bool = WINDOW_CAUSAL.default) -> MaskMod:
+def sliding_window(radius: int = RADIUS.default, causal: bool = WINDOW_CAUSAL.default,
+                   sinks: int = WINDOW_SINKS.default) -> MaskMod:
     """Sliding window: |i - j| <= radius; the causal variant allows i - radius <= j <= i.
+
+    ``sinks`` keeps the first ``sinks`` keys (j < sinks) visible to every query as well: the attention sinks of
+    StreamingLLM (Xiao et al., ICLR 2024), which a causal LM parks much of its attention on. With ``causal`` they
+    stay causal too (j <= i). ``sinks=0`` is the plain window.
 
     >>> from dynmask_core.masks.base import dense, draw
     >>> print(draw(dense(sliding_window(1), 5, 5)))
@@ -123,15 +130,24 @@ def sliding_window(radius: int = RADIUS.default, causal: bool = WINDOW_CAUSAL.de
     □■■□□
     □□■■□
     □□□■■
+    >>> print(draw(dense(sliding_window(1, causal=True, sinks=1), 5, 5)))
+    ■□□□□
+    ■■□□□
+    ■■■□□
+    ■□■■□
+    ■□□■■
     """
 
     def mask(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
         d = q_idx - kv_idx
-        if causal:
-            return (d >= 0) & (d <= radius)
-        return d.abs() <= radius
+        window = (d >= 0) & (d <= radius) if causal else d.abs() <= radius
+        if sinks <= 0:
+            return window
+        sink = kv_idx < sinks
+        return window | ((sink & (d >= 0)) if causal else sink)
 
-    return named(mask, f"sliding_window_r{radius}" + ("_causal" if causal else ""))
+    name = f"sliding_window_r{radius}" + ("_causal" if causal else "") + (f"_s{sinks}" if sinks > 0 else "")
+    return named(mask, name)
 
 
 def dilated(radius: int = RADIUS.default, dilation: int = DILATION.default) -> MaskMod:
@@ -357,11 +373,14 @@ index_strategy(
     params=(PREFIX,),
 )
 index_strategy(
-    lambda p, ctx: sliding_window(p["radius"], p["causal"]),
+    lambda p, ctx: sliding_window(p["radius"], p["causal"], p["sinks"]),
     id="sliding_window", kind="static", title="Sliding window",
-    summary="Each query sees only keys within `radius` positions (|i - j| <= radius).",
-    reference="Beltagy et al., Longformer, 2020; Jiang et al., Mistral 7B, 2023",
-    params=(RADIUS, WINDOW_CAUSAL),
+    summary="Each query sees only keys within `radius` positions (|i - j| <= radius), plus the first `sinks` keys.",
+    reference="Beltagy et al., Longformer, 2020; Jiang et al., Mistral 7B, 2023; sinks: Xiao et al., "
+              "Efficient Streaming Language Models with Attention Sinks (StreamingLLM), ICLR 2024",
+    params=(RADIUS, WINDOW_CAUSAL, WINDOW_SINKS),
+    note="`sinks` keeps the first keys visible to every query (StreamingLLM's attention sinks): a causal LM parks "
+         "much of its attention on token 0, and a window that drops it can break the model.",
 )
 index_strategy(
     lambda p, ctx: dilated(p["radius"], p["dilation"]),

@@ -35,7 +35,7 @@ def numbers_figure(matrix: Any, rows: Sequence[str], cols: Sequence[str], title:
     cols_shown = [str(c) for c in cols]
     rows_shown = [str(r) for r in rows]
     fig = go.Figure(go.Heatmap(
-        z=np.round(shown, 6), x=cols_shown, y=rows_shown, text=text, texttemplate="%{text}",
+        z=np.round(shown, 6).tolist(), x=cols_shown, y=rows_shown, text=text, texttemplate="%{text}",
         textfont={"size": 12 if m.shape[1] <= 12 else 9}, colorscale=colorscale, zmin=zmin, zmax=zmax or 1.0,
         reversescale=colorscale == "RdBu", showscale=False, xgap=1, ygap=1,
         hovertemplate="%{y} · %{x}: %{text}<extra></extra>"))

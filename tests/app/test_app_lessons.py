@@ -33,12 +33,14 @@ def test_the_lesson_runs_in_both_languages(lang) -> None:
     at = open_page({"page": "steps", "lang": lang})  # a link: it opens with its recipe, in its language
     ok(at)
     assert at.title[0].value == translate(PAGES["steps"].title, lang)
+    assert (at.title[0].value == PAGES["steps"].title) == (lang == "en")
     at.button(key="steps.run").click().run()
     ok(at)
     assert at.session_state["steps.active"].lang == lang  # the Run keeps the session's language
     assert at.query_params["lang"] == lang
     (line,) = at.success
-    assert line.value.startswith(translate("These are the model's own numbers", lang)[:8])
+    assert line.value.startswith("These are the model's own numbers") == (lang == "en")  # translated in zh
+    assert "e-0" in line.value  # the largest difference to the engine, ~1e-7
     assert len(at.get("plotly_chart")) >= 9  # Q, K, V, scores, scaled, mask, masked, weights, output, pitfall
     headers = [h.value for h in at.subheader]
     assert translate("The pitfall: four ways to apply the same mask", lang) in headers
@@ -68,3 +70,16 @@ def test_presenter_mode_and_language_switch_at_once() -> None:
     at.get("button_group")[0].set_value("zh").run()  # the language switch
     ok(at)
     assert at.query_params["lang"] == "zh" and at.title[0].value == translate(PAGES["steps"].title, "zh")
+
+
+def test_a_custom_mask_from_a_link_is_the_lesson_mask() -> None:
+    from dynmask_core.masks.custom import encode_matrix
+
+    lower = [[int(k <= q or k == 4) for k in range(5)] for q in range(5)]  # causal, plus everyone sees [SEP]
+    link = AppState(page="steps", input_ref="apple banana orange", strategy="custom",
+                    params=(("matrix", encode_matrix(lower)),))
+    at = open_page(link.to_query_params())
+    ok(at)
+    assert "largest difference" in at.success[0].value
+    (result,) = at.session_state["steps.memo"].values()
+    assert result.masks[0, 0].int().tolist() == lower

@@ -31,7 +31,7 @@ def test_round_trip_is_lossless(state: AppState) -> None:
 
 def test_params_are_completed_and_typed() -> None:
     state = AppState(strategy="sliding_window", params={"radius": "3"})
-    assert dict(state.params) == {"radius": 3, "causal": False}
+    assert dict(state.params) == {"radius": 3, "causal": False, "sinks": 0}
     assert AppState().params == AppState(params={"radius": 2}).params
 
 
@@ -66,7 +66,7 @@ def test_bad_values_become_warnings_and_defaults() -> None:
 
 def test_out_of_range_param_keeps_the_strategy() -> None:
     state, warnings = AppState.from_query_params({"s": "sliding_window", "p.radius": "-5", "p.causal": "true"})
-    assert dict(state.params) == {"radius": 2, "causal": True}
+    assert dict(state.params) == {"radius": 2, "causal": True, "sinks": 0}
     assert len(warnings) == 1 and "radius" in warnings[0] and "-5" in warnings[0]
 
 

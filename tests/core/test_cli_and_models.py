@@ -50,7 +50,8 @@ def test_cli_run_writes_the_documented_files(tmp_path):
     assert record["model"] == "minilm" and record["mode"] == "hard" and record["seed"] == 7
     assert record["layers"] == [0, 2] and record["heads"] == [0, 1, 2, 3]
     terms = record["strategy"]["terms"]
-    assert terms[0] == {"op": "and", "strategy": "sliding_window", "params": {"radius": 2, "causal": False}}
+    assert terms[0] == {"op": "and", "strategy": "sliding_window", "params": {"radius": 2, "causal": False,
+                                                                          "sinks": 0}}
     assert terms[1]["strategy"] == "causal" and terms[1]["op"] == "and"
     assert set(record["outputs"]["masked"]["probs"]) == {"negative", "positive"}
     assert {"kl", "cosine", "top1_changed", "prob_delta"} <= set(record["metrics"])

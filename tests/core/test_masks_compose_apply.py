@@ -340,11 +340,11 @@ def test_apply_options_validate():
 
 def test_resolve_coerces_strings_and_fills_defaults():
     sw = get_strategy("sliding_window")
-    assert sw.resolve({"radius": "3", "causal": "true"}) == {"radius": 3, "causal": True}
+    assert sw.resolve({"radius": "3", "causal": "true"}) == {"radius": 3, "causal": True, "sinks": 0}
     assert type(sw.resolve({"radius": "3"})["radius"]) is int
-    assert sw.resolve({}) == {"radius": 2, "causal": False}
-    assert sw.resolve(None) == {"radius": 2, "causal": False}
-    assert sw.resolve({"radius": 4.0}) == {"radius": 4, "causal": False}
+    assert sw.resolve({}) == {"radius": 2, "causal": False, "sinks": 0}
+    assert sw.resolve(None) == {"radius": 2, "causal": False, "sinks": 0}
+    assert sw.resolve({"radius": 4.0}) == {"radius": 4, "causal": False, "sinks": 0}
     assert get_strategy("random_static").resolve({"p": "0.25"})["p"] == 0.25
     assert type(get_strategy("random_static").resolve({"p": 1})["p"]) is float
     assert get_strategy("strided").resolve({"pattern": " fixed "})["pattern"] == "fixed"
@@ -405,7 +405,7 @@ def test_label_shows_only_non_default_parameters():
     assert sw.label({}) == "sliding_window"
     assert sw.label({"radius": 2}) == "sliding_window"
     assert sw.label({"radius": "3"}) == "sliding_window(radius=3)"
-    assert sw.label({"radius": 3, "causal": True}) == "sliding_window(radius=3, causal=True)"
+    assert sw.label({"radius": 3, "causal": True, "sinks": 0}) == "sliding_window(radius=3, causal=True)"
     assert get_strategy("random_static").label({"p": 0.5}) == "random_static(p=0.5)"
 
 

@@ -352,7 +352,7 @@ def test_registry_window_respects_q_offset_of_a_kv_cache():
 
 def test_static_defaults_are_the_documented_ones():
     assert get_strategy("prefix_lm").resolve({}) == {"prefix": 4}
-    assert get_strategy("sliding_window").resolve({}) == {"radius": 2, "causal": False}
+    assert get_strategy("sliding_window").resolve({}) == {"radius": 2, "causal": False, "sinks": 0}
     assert get_strategy("dilated").resolve({}) == {"radius": 2, "dilation": 2}
     assert get_strategy("strided").resolve({}) == {"stride": 3, "pattern": "strided", "causal": True}
 
@@ -556,3 +556,115 @@ def test_docstring_drawings_are_what_the_code_draws():
     result = doctest.testmod(static, verbose=False)
     assert result.attempted >= 10
     assert result.failed == 0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# sliding_window's attention sinks (StreamingLLM, Xiao et al., ICLR 2024): the first `sinks` keys stay visible
+# ----------------------------------------------------------------------------------------------------------------
+
+SINK_LITERALS = {
+    # |i - j| <= 1, or j < 2
+    "sliding_window_r1_s2_6": (sliding_window(1, sinks=2), grid(
+        "■■□□□□",
+        "■■■□□□",
+        "■■■■□□",
+        "■■■■■□",
+        "■■□■■■",
+        "■■□□■■",
+    )),
+    # i - 2 <= j <= i, or (j < 1 and j <= i)
+    "sliding_window_r2_causal_s1_7": (sliding_window(2, causal=True, sinks=1), grid(
+        "■□□□□□□",
+        "■■□□□□□",
+        "■■■□□□□",
+        "■■■■□□□",
+        "■□■■■□□",
+        "■□□■■■□",
+        "■□□□■■■",
+    )),
+    # causal: the sinks never open the future (query 0 does not see key 2)
+    "sliding_window_r0_causal_s3_5": (sliding_window(0, causal=True, sinks=3), grid(
+        "■□□□□",
+        "■■□□□",
+        "■■■□□",
+        "■■■■□",
+        "■■■□■",
+    )),
+}
+
+
+@pytest.mark.parametrize("case", list(SINK_LITERALS))
+def test_sinks_factory_matches_literal_and_flex(case):
+    fn, expected = SINK_LITERALS[case]
+    assert_grid(matrix(fn, *expected.shape), expected)
+    assert_grid(flex(fn, *expected.shape)[0], expected)
+
+
+@pytest.mark.parametrize(("params", "expected_key"), [
+    ({"radius": 1, "sinks": 2}, "sliding_window_r1_s2_6"),
+    ({"radius": 2, "causal": True, "sinks": 1}, "sliding_window_r2_causal_s1_7"),
+    ({"radius": "0", "causal": "true", "sinks": "3"}, "sliding_window_r0_causal_s3_5"),
+])
+def test_registry_sinks_match_literal(params, expected_key):
+    expected = SINK_LITERALS[expected_key][1]
+    q, k = expected.shape
+    s = get_strategy("sliding_window")
+    out = s.materialize(s.resolve(params), MaskContext(q_len=q, k_len=k, n_heads=2))
+    assert out.bias is None
+    assert_grid(out.allowed.expand(1, 2, q, k)[0, 0], expected)
+    assert_grid(out.allowed.expand(1, 2, q, k)[0, 1], expected)
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+@pytest.mark.parametrize("sinks", (1, 3))
+def test_sinks_rule_at_every_length(length, sinks):
+    i = torch.arange(length).view(-1, 1)
+    j = torch.arange(length).view(1, -1)
+    d = i - j
+    assert torch.equal(matrix(sliding_window(2, sinks=sinks), length), (d.abs() <= 2) | (j < sinks))
+    assert torch.equal(matrix(sliding_window(2, True, sinks), length), ((d >= 0) & (d <= 2)) | ((j < sinks) & (d >= 0)))
+    fn = sliding_window(2, True, sinks)
+    assert torch.equal(dense(fn, length, length, n_heads=3).expand(3, length, length), flex(fn, length, length, 3))
+
+
+def test_sinks_zero_is_the_plain_window():
+    s = get_strategy("sliding_window")
+    assert s.resolve({"radius": 3}) == s.resolve({"radius": 3, "sinks": 0}) == {"radius": 3, "causal": False,
+                                                                                  "sinks": 0}
+    for causal_ in (False, True):
+        plain = s.materialize(s.resolve({"radius": 3, "causal": causal_}), _ctx(33)).allowed
+        zero = s.materialize(s.resolve({"radius": 3, "causal": causal_, "sinks": 0}), _ctx(33)).allowed
+        assert torch.equal(plain, zero)
+        assert torch.equal(matrix(sliding_window(3, causal_, 0), 33), matrix(sliding_window(3, causal_), 33))
+    assert s.label({"radius": 3, "sinks": 0}) == "sliding_window(radius=3)"
+    assert s.label({"radius": 3, "sinks": 1}) == "sliding_window(radius=3, sinks=1)"
+
+
+def test_sinks_degenerate_cases():
+    everything = torch.ones(6, 6, dtype=torch.bool)
+    assert_grid(matrix(sliding_window(0, sinks=6), 6), everything)
+    assert_grid(matrix(sliding_window(0, sinks=4096), 6), everything)
+    assert_grid(matrix(sliding_window(0, causal=True, sinks=6), 6), matrix(causal(), 6))
+    assert_grid(matrix(sliding_window(500, sinks=2), 6), everything)
+    # sinks are keys, not queries: query 0's row is the window's, key 0's column is all allowed
+    m = matrix(sliding_window(1, sinks=1), 9)
+    assert bool(m[:, 0].all()) and int(m[0].sum()) == 2
+
+
+def test_sinks_are_absolute_key_positions_under_a_kv_cache():
+    # one new query at position 5 over 6 cached keys: window {4, 5} plus the sinks {0, 1}
+    s = get_strategy("sliding_window")
+    out = s.materialize(s.resolve({"radius": 1, "causal": True, "sinks": 2}), MaskContext(q_len=1, k_len=6, q_offset=5))
+    assert_grid(out.allowed[0, 0], grid("■■□□■■"))
+
+
+def test_sinks_names_and_parameter():
+    assert sliding_window(3, sinks=1).__name__ == "sliding_window_r3_s1"
+    assert sliding_window(3, causal=True, sinks=2).__name__ == "sliding_window_r3_causal_s2"
+    assert sliding_window(3, sinks=0).__name__ == "sliding_window_r3"
+    assert sliding_window(3, causal=True, sinks=0).__name__ == "sliding_window_r3_causal"
+    sinks = get_strategy("sliding_window").params[2]
+    assert sinks.describe() == "sinks: int in [0, 4096] = 0"
+    for bad in (-1, 4097, 1.5, "many"):
+        with pytest.raises(ValueError, match="sinks"):
+            get_strategy("sliding_window").resolve({"sinks": bad})
