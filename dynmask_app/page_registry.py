@@ -99,6 +99,19 @@ PAGES["steps"] = PageSpec(
           "orange*, with a causal mask. Press **Run**: the model runs, and you see how one head of one layer turns "
           "its queries and keys into attention weights, step by step. Then change the mask by ticking cells.",
 )
+PAGES["sinks"] = PageSpec(
+    id="sinks", file="pages/4_Attention_sinks.py", ns="sinks", nav="Lesson: attention sinks", icon="⚓",
+    tab="Attention sinks", title="Attention sinks: why windows keep the first token",
+    caption="A causal language model parks much of its attention on the first token. A sliding window that drops "
+            "it breaks the prediction; keeping that one token brings most of it back.",
+    sides=("main",), views="dynmask_app.sinks_views:sinks_views",
+    defaults={"model": "smollm2", "input_ref": "The capital of France is", "strategy": "sliding_window",
+              "params": (("radius", 3),), "op": "none", "strategy2": "none"},
+    empty="**Start here.** The sidebar holds SmolLM2, the prompt *The capital of France is* and a sliding window "
+          "of radius 3. Press **Run**: you see how much attention goes to the first token, then the next-token "
+          "prediction with the window, and with the same window plus the first token kept as a sink. Try a "
+          "longer prompt and other radii.",
+)
 DEFAULT_PAGE = "playground"
 
 

@@ -144,7 +144,10 @@ def decode_query(cls: Any, qp: Mapping[str, Any], page: str | None = None) -> tu
             values.pop("strategy2", None)
             values[spec.name] = ()
             continue
-        values[spec.name] = _strategy_params(values.get(spec.of, getattr(base, spec.of)), given, warn)
+        strategy = values.get(spec.of, getattr(base, spec.of))
+        if not given and strategy == getattr(base, spec.of):
+            continue  # a link that names no parameters keeps the page's own (every written link names them all)
+        values[spec.name] = _strategy_params(strategy, given, warn)
 
     try:
         recipe = cls(**{**base.values(), **values})

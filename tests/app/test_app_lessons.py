@@ -83,3 +83,16 @@ def test_a_custom_mask_from_a_link_is_the_lesson_mask() -> None:
     assert "largest difference" in at.success[0].value
     (result,) = at.session_state["steps.memo"].values()
     assert result.masks[0, 0].int().tolist() == lower
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_sinks_lesson_in_both_languages(lang) -> None:
+    at = open_page({"page": "sinks", "lang": lang}, page=str(ROOT / "pages" / "4_Attention_sinks.py"))
+    ok(at)
+    assert (at.title[0].value == PAGES["sinks"].title) == (lang == "en")
+    frame = at.dataframe[0].value
+    kl = frame.iloc[:, -1].tolist()
+    assert kl[0] == "" and float(kl[1]) > 5 and float(kl[2]) < 1  # the window breaks it, the sink brings it back
+    answer = translate("yes", lang)
+    at.radio(key="sinks.sink_quiz").set_value(answer).run()
+    assert at.success, "the sink brings the top-1 back on this prompt: 'yes' is right"
