@@ -55,6 +55,19 @@ def recipe_sidebar(page: str) -> None:
         _navigation()
         display.display_controls(page)
         _editor(page, ns)
+        _about_server()
+
+
+def _about_server() -> None:
+    """What this server allows (its serving policy), for the teacher and the curious student."""
+    with st.expander(t("About this server")):
+        try:
+            rows = runner.policy().rows()
+        except ValueError as err:
+            messages.error(str(err))
+            return
+        st.markdown("\n".join(f"- **{t(name)}**: {messages.plain(value)}" for name, value in rows))
+        st.caption(t("Set by the operator in serving.toml or DYNMASK_* environment variables; see the README."))
 
 
 def _navigation() -> None:

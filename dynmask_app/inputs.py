@@ -14,8 +14,6 @@ from dynmask_app import messages
 from dynmask_core.modalities.files import (
     AUDIO_SUFFIXES,
     IMAGE_SUFFIXES,
-    MAX_AUDIO_BYTES,
-    MAX_IMAGE_BYTES,
     read_audio,
     read_image,
 )
@@ -42,6 +40,13 @@ def upload_ref(data: bytes) -> str:
 
 def _store(kind: str, name: str, data: bytes) -> str | None:
     """Checks the file decodes, keeps it in the session, returns its ref; shows a message and returns None if not."""
+    from dynmask_app.runner import policy
+
+    limit = policy().max_upload_bytes(kind)
+    if len(data) > limit:
+        messages.error(f"This {'picture' if kind == 'image' else 'recording'} is {len(data) / 2**20:.1f} MB; this "
+                       f"server takes up to {limit / 2**20:g} MB. Use a smaller file.")
+        return None
     try:
         (read_image if kind == "image" else read_audio)(data, name)
     except ValueError as err:
@@ -85,7 +90,9 @@ def media_controls(key: str, kind: str) -> str:
         return st.selectbox("Sample", ids, key=f"{key}_sample", format_func=titles.get)
     if origin == _ORIGINS[kind][1]:
         types = IMAGE_SUFFIXES if kind == "image" else AUDIO_SUFFIXES
-        limit = (MAX_IMAGE_BYTES if kind == "image" else MAX_AUDIO_BYTES) // 2**20
+        from dynmask_app.runner import policy
+
+        limit = f"{policy().max_upload_bytes(kind) / 2**20:g}"
         file = st.file_uploader(f"A {'picture' if kind == 'image' else 'recording'} (up to {limit} MB)",
                                 type=list(types), key=f"{key}_upload")
         st.caption("An uploaded file stays in this browser tab: a shared link cannot carry it.")

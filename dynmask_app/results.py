@@ -27,6 +27,8 @@ def compute(page: str) -> tuple[AppState, dict[str, RunResult]] | None:
         return None
     ns = session.ns_of(page)
     try:
+        if state.input_kind == "text":
+            runner.policy().check_text(state.input_ref)
         loaded = runner.get_model(state.model)
         resolved = resolve(state, loaded)  # the one place the seed is drawn and indices are checked
         if resolved.recipe != state:

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from dynmask_app import inputs
 from dynmask_app.result_cache import ResultCache, budget_from_env
+from dynmask_app.serving import ServingPolicy, count_parameters, folder_parameters, is_folder, load_policy
 from dynmask_app.state import AppState
 from dynmask_core import MaskPlan, RunResult, encode, load, run
 from dynmask_core.attention import AttentionInspect
 from dynmask_core.attribution import STEPPED, AttributionResult, attribute, head_importance
 from dynmask_core.attribution.heads import HeadImportance
-from dynmask_core.models import LoadedModel
+from dynmask_core.models import PRESETS, LoadedModel
 
 try:  # Streamlit records st.* calls made inside cached functions and replays them on a cache hit; a live
     # progress bar must not be recorded (its placeholder does not exist on the next run).
@@ -28,9 +30,26 @@ except ImportError:  # pragma: no cover - other Streamlit versions: progress sti
     _in_cached = None
 
 
+@st.cache_resource(show_spinner=False)
+def policy() -> ServingPolicy:
+    """This server's serving policy, read once at start (``serving.toml`` and ``DYNMASK_*`` variables)."""
+    return load_policy()
+
+
 @st.cache_resource(max_entries=2, show_spinner=False)
 def _load_model(model_id: str, _progress: Callable[[str, float], None] | None = None) -> LoadedModel:
-    return load(model_id, progress=_progress)
+    rules = policy()
+    rules.check_model(model_id)
+    if model_id not in PRESETS and is_folder(model_id):
+        counted = folder_parameters(Path(model_id).expanduser())
+        if counted is not None:
+            rules.check_size(model_id, counted)  # before loading a single weight
+    try:
+        loaded = load(model_id, progress=_progress)
+    except ValueError as err:
+        raise ValueError(rules.load_error(model_id, err)) from err
+    rules.check_size(model_id, count_parameters(loaded.model))
+    return loaded
 
 
 def get_model(model_id: str, where: Any = None) -> LoadedModel:

@@ -40,6 +40,10 @@ def messages() -> list[str]:
         out += [str(v) for v in (field.choice_labels or {}).values()]
         out += [str(v) for v in (field.choice_help or {}).values()]
     out += ["static", "dynamic", "Where and how to apply it", "What to explain (attribution)"]
+    out += ["unmasked", "window", "window + sink"]  # shown through a variable
+    from dynmask_app.serving import ServingPolicy
+
+    out += [name for name, _ in ServingPolicy().rows()]
     for entry in strategies():
         out += [entry.title, entry.summary]
     seen: dict[str, None] = {}
