@@ -1,11 +1,13 @@
-"""Command line: ``python -m dynmask_core strategies | models | samples | run | attribute | prepare``.
+"""CLI: ``python -m dynmask_core strategies | models | samples | run | attribute | prepare | mlm-mask | mlm-lab``.
 
 ``run`` walks the same path as the app (recipe -> resolve -> encode -> run) and writes ``run.json``, ``masks.npy``
 (bool (L, H, Q, K)), ``attention.npy`` and ``baseline_attention.npy`` (float32 (L, H, Q, K)). Its recipe options
 are generated from the recipe's field declarations. ``attribute`` takes the same options plus ``--method``,
 ``--target`` and ``--steps`` and writes ``attribution.json``, ``attribution.npy`` and ``baseline_attribution.npy``
-(one score per position; images add ``attribution_pixels.npy``). Every user error, argparse's own included, exits
-with status 2 and ONE line that says what is allowed.
+(one score per position; images add ``attribution_pixels.npy``). ``mlm-mask`` shows BERT's 15% masking of a
+text epoch by epoch, ``static`` (one draw reused) or ``dynamic`` (a fresh draw per epoch); ``mlm-lab`` trains a tiny
+BERT with each recipe and writes ``metrics.json`` (see ``dynmask_core.lessons.mlm``). Every user error, argparse's
+own included, exits with status 2 and ONE line that says what is allowed.
 """
 
 from __future__ import annotations
@@ -195,6 +197,68 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mlm_mask(args: argparse.Namespace) -> int:
+    """BERT's masking of one text, per epoch, under the static or dynamic recipe."""
+    from dynmask_core.lessons import mlm
+
+    if not args.text.strip():
+        raise CliError("--text must not be empty")
+    if not 1 <= args.epochs <= mlm.MAX_EPOCHS:
+        raise CliError(f"--epochs must be from 1 to {mlm.MAX_EPOCHS}, got {args.epochs}")
+    if not 0 <= args.seed <= mlm.MAX_SEED:
+        raise CliError(f"--seed must be from 0 to {mlm.MAX_SEED}, got {args.seed}")
+    try:
+        masking = mlm.mask_text(args.text, recipe=args.recipe, seed=args.seed, epochs=args.epochs)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    if masking.truncated:
+        print(f"note: the text was cut to {len(masking.tokens)} tokens", file=sys.stderr)
+    if args.json:
+        print(json.dumps(masking.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    print(f"{args.recipe} masking, seed {args.seed}: [MASK] = masked, {{old->new}} = random token, "
+          f"{{=old}} = kept but predicted")
+    width = len(str(args.epochs - 1))
+    for epoch in range(args.epochs):
+        print(f"epoch {epoch:>{width}}: {masking.render(epoch)}")
+    return 0
+
+
+def cmd_mlm_lab(args: argparse.Namespace) -> int:
+    """Trains the tiny BERT with static and with dynamic masking; writes ``metrics.json``."""
+    from dynmask_core.lessons import mlm
+
+    steps = mlm.LabConfig().steps if args.steps is None else args.steps
+    if not 1 <= steps <= 1_000_000:
+        raise CliError(f"--steps must be from 1 to 1000000, got {steps}")
+    if not 0 <= args.seed <= mlm.MAX_SEED:
+        raise CliError(f"--seed must be from 0 to {mlm.MAX_SEED}, got {args.seed}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out must be a folder, but {out} is a file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CliError(f"cannot create --out folder {out}: {err.strerror or err}") from None
+
+    def progress(fraction: float, text: str) -> None:
+        if "held-out" in text or fraction == 0:  # the evaluations (every eval_every steps) and the start
+            print(f"[{fraction:4.0%}] {text}", file=sys.stderr)
+
+    try:
+        config = mlm.LabConfig(steps=steps, seed=args.seed).validate()
+        result = mlm.run_lab(config, progress=progress)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    path = mlm.save_run(result, out / "metrics.json")
+    for recipe in mlm.RECIPES:
+        run = getattr(result, recipe)
+        print(f"{recipe:<7}: train loss {run.final['train_loss']:.3f}, held-out loss {run.final['heldout_loss']:.3f}, "
+              f"masked accuracy {run.final['masked_accuracy']:.1%} ({run.seconds:.1f} s)")
+    print(f"{config.steps} steps each on {result.device}, {result.seconds:.1f} s in all; wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dynmask_core.recipe.cli_args import add_recipe_arguments
 
@@ -223,6 +287,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("samples", help="list the bundled sample inputs (id, modality)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_samples)
+
+    p = sub.add_parser("mlm-mask", help="BERT's 15%% masking of a text per epoch: static (drawn once) or dynamic")
+    p.add_argument("--text", required=True, help="the text to mask (MiniLM WordPiece tokens)")
+    p.add_argument("--recipe", choices=("static", "dynamic"), default="dynamic",
+                   help="static: one draw reused every epoch (BERT); dynamic: a fresh draw per epoch (RoBERTa)")
+    p.add_argument("--epochs", type=_int("--epochs"), default=4, help="epochs to show, 1 to 1000 (default 4)")
+    p.add_argument("--seed", type=_int("--seed"), default=0, help="0 to 2**31-1 (default 0)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_mlm_mask)
+
+    p = sub.add_parser("mlm-lab", help="train a tiny BERT with static and with dynamic masking; writes metrics.json")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--steps", type=_int("--steps"), default=None,
+                   help="optimizer steps per recipe (default: the lab's default)")
+    p.add_argument("--seed", type=_int("--seed"), default=0, help="0 to 2**31-1 (default 0)")
+    p.set_defaults(func=cmd_mlm_lab)
 
     p = sub.add_parser("prepare", help="load the bundled models once (converts SmolLM2's GGUF to a cache)")
     p.add_argument("models", nargs="*", help="bundled ids (default: all)")

@@ -1,0 +1,1 @@
+"""Lessons: small, self-contained experiments about masking (``mlm``: BERT's static vs RoBERTa's dynamic masking)."""
