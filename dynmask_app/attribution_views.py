@@ -16,6 +16,7 @@ import streamlit as st
 
 from dynmask_app import audio_views, image_views, messages, runner, session
 from dynmask_app.downloads import _button
+from dynmask_app.i18n import t
 from dynmask_app.state import AppState
 from dynmask_app.views import show_figure
 from dynmask_app.widgets import load_widgets
@@ -83,7 +84,7 @@ def _compute(state: AppState, result: Any, ns: str) -> AttributionResult | None:
             return hit
         with box.container():
             bar = st.progress(0.0, text=f"{METHODS[state.attr_method]}: starting...")
-            st.button("Cancel", key=f"{ns}.attr_cancel", help="Stops the computation; nothing is kept.")
+            st.button(t("Cancel"), key=f"{ns}.attr_cancel", help=t("Stops the computation; nothing is kept."))
 
         def progress(fraction: float, what: str) -> None:
             bar.progress(min(1.0, fraction), text=f"{what}: {fraction:.0%} (masked model, then unmasked)")

@@ -14,7 +14,7 @@ from streamlit.errors import StreamlitAPIException
 
 from dynmask_app import display, messages, runner, session
 from dynmask_app.i18n import t
-from dynmask_app.page_registry import PAGES
+from dynmask_app.page_registry import OTHER_PAGES, PAGES
 from dynmask_app.page_registry import page as page_spec
 from dynmask_app.state import AppState
 from dynmask_app.widgets import field_widget, load_widgets
@@ -75,6 +75,8 @@ def _navigation() -> None:
     try:
         for spec in PAGES.values():
             st.page_link(spec.file, label=t(spec.nav), icon=spec.icon)
+        for file, nav, icon in OTHER_PAGES:
+            st.page_link(file, label=t(nav), icon=icon)
     except StreamlitAPIException:
         pass
 

@@ -112,6 +112,10 @@ PAGES["sinks"] = PageSpec(
           "prediction with the window, and with the same window plus the first token kept as a sink. Try a "
           "longer prompt and other radii.",
 )
+#: Pages without an attention-mask recipe (their own settings ride in their links): (file, navigation label, icon).
+OTHER_PAGES: tuple[tuple[str, str, str], ...] = (
+    ("pages/5_MLM_lab.py", "Lesson: static vs dynamic MLM masking", "🎭"),
+)
 DEFAULT_PAGE = "playground"
 
 

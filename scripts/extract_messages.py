@@ -33,6 +33,9 @@ def messages() -> list[str]:
                 out.append(node.args[0].value)
     for spec in PAGES.values():
         out += [spec.nav, spec.title, spec.caption, spec.empty]
+    from dynmask_app.page_registry import OTHER_PAGES
+
+    out += [nav for _, nav, _ in OTHER_PAGES]
     for field in AppState.fields_spec():
         if field.widget is None:
             continue

@@ -49,6 +49,7 @@ _NONE, _MASK, _RANDOM, _KEEP = 0, 1, 2, 3
 _CODE_ACTION = {_MASK: "mask", _RANDOM: "random", _KEEP: "keep"}
 
 Progress = Callable[[float, str], None]
+Observer = Callable[[str, list, list], None]  # (recipe, step records, evaluation records): live charts
 """``progress(fraction, text)``: fraction in [0, 1]; it may raise to cancel the run (the exception propagates)."""
 
 
@@ -780,7 +781,7 @@ def _static_masks(ids: torch.Tensor, maskable: torch.Tensor, pool: torch.Tensor,
 
 def train_recipe(recipe: str, config: LabConfig, corpus: Corpus, *, device: str | torch.device | None = None,
                  progress: Progress | None = None, span: tuple[float, float] = (0.0, 1.0),
-                 threads: int | None = 1) -> RecipeRun:
+                 threads: int | None = 1, observe: Observer | None = None) -> RecipeRun:
     """Trains a fresh tiny BERT with one masking recipe and records its losses.
 
     Args:
@@ -794,6 +795,8 @@ def train_recipe(recipe: str, config: LabConfig, corpus: Corpus, *, device: str 
         threads: CPU threads for torch during the run (restored afterwards); None leaves torch's setting. The
             default 1 is deliberate: the matrices are tiny, and torch's OpenMP threads spin badly when the cores
             are shared (measured on a busy 2-core machine: 1.7 s per step with 2 threads, 0.075 s with 1).
+        observe: Called as ``observe(recipe, steps, evals)`` after each held-out evaluation, with the records so
+            far (live charts); may raise to cancel.
 
     Returns:
         The :class:`RecipeRun`.
@@ -803,11 +806,11 @@ def train_recipe(recipe: str, config: LabConfig, corpus: Corpus, *, device: str 
     _check_threads(threads)
     dev = torch.device(device) if device is not None else _default_device()
     with _torch_threads(threads, dev):
-        return _train(recipe, config, corpus, dev, progress, span)
+        return _train(recipe, config, corpus, dev, progress, span, observe)
 
 
 def _train(recipe: str, config: LabConfig, corpus: Corpus, dev: torch.device, progress: Progress | None,
-           span: tuple[float, float]) -> RecipeRun:
+           span: tuple[float, float], observe: Observer | None = None) -> RecipeRun:
     """:func:`train_recipe` after validation."""
     started = time.perf_counter()
     train_ids, train_maskable = _pad(corpus.train, config.max_len)
@@ -857,6 +860,8 @@ def _train(recipe: str, config: LabConfig, corpus: Corpus, dev: torch.device, pr
             steps.append({"step": step, "train_loss": loss.item()})
             if step % config.eval_every == 0 or step == config.steps:
                 evals.append({"step": step, **_evaluate(model, held_ids, held_labels, dev)})
+                if observe is not None:
+                    observe(recipe, steps, evals)
                 report(step, f"{recipe}: step {step}/{config.steps}, train loss {steps[-1]['train_loss']:.3f}, "
                              f"held-out loss {evals[-1]['heldout_loss']:.3f}, "
                              f"masked accuracy {evals[-1]['masked_accuracy']:.1%}")
@@ -890,7 +895,7 @@ def _torch_threads(threads: int | None, device: torch.device):
 
 
 def run_lab(config: LabConfig | None = None, *, device: str | torch.device | None = None,
-            progress: Progress | None = None, threads: int | None = 1) -> LabResult:
+            progress: Progress | None = None, threads: int | None = 1, observe: Observer | None = None) -> LabResult:
     """Trains the tiny BERT with static and with dynamic masking under the same config and budget.
 
     Both runs share the seed, the initial weights, the batch order, the dropout draws, the optimizer (AdamW with
@@ -903,6 +908,7 @@ def run_lab(config: LabConfig | None = None, *, device: str | torch.device | Non
         progress: ``progress(fraction, text)`` over both runs (static fills 0-0.5, dynamic 0.5-1); may raise to
             cancel.
         threads: CPU threads for torch during each run, see :func:`train_recipe`.
+        observe: ``observe(recipe, steps, evals)`` after each held-out evaluation (see :func:`train_recipe`).
 
     Returns:
         The :class:`LabResult` (``to_dict()`` is the ``metrics.json`` structure).
@@ -921,6 +927,6 @@ def run_lab(config: LabConfig | None = None, *, device: str | torch.device | Non
     runs = {}
     for i, recipe in enumerate(RECIPES):
         runs[recipe] = train_recipe(recipe, config, corpus, device=dev, progress=progress, threads=threads,
-                                    span=(i / len(RECIPES), (i + 1) / len(RECIPES)))
+                                    span=(i / len(RECIPES), (i + 1) / len(RECIPES)), observe=observe)
     return LabResult(config, runs["static"], runs["dynamic"], time.perf_counter() - started, dev.type,
                      corpus.describe())

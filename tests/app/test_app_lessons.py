@@ -96,3 +96,24 @@ def test_the_sinks_lesson_in_both_languages(lang) -> None:
     answer = translate("yes", lang)
     at.radio(key="sinks.sink_quiz").set_value(answer).run()
     assert at.success, "the sink brings the top-1 back on this prompt: 'yes' is right"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_mlm_lab_pictures_masks_and_trains_in_both_languages(lang) -> None:
+    at = open_page({"lang": lang, "seed": "3", "epochs": "3", "steps": "50"}, page=str(ROOT / "pages" / "5_MLM_lab.py"))
+    ok(at)
+    assert (at.title[0].value == "Static vs dynamic masking in BERT-style pre-training") == (lang == "en")
+    assert at.slider(key="mlm.epochs").value == 3 and at.number_input(key="mlm.seed").value == 3  # from the link
+    epochs = [m.value for m in at.markdown if "epoch" in m.value or translate("epoch", lang) in m.value]
+    assert len([e for e in epochs if "<div" in e]) == 2 * 3  # static and dynamic, three epochs each
+    at.button(key="mlm.train").click().run()
+    ok(at)
+    frame = at.dataframe[0].value
+    assert list(frame.iloc[:, 0]) == ["static", "dynamic"] and len(frame) == 2
+    assert at.query_params["steps"] == "50" and at.query_params["lang"] == lang
+
+
+def test_a_bad_link_value_is_a_warning() -> None:
+    at = open_page({"steps": "999999"}, page=str(ROOT / "pages" / "5_MLM_lab.py"))
+    assert not at.exception
+    assert any("outside" in w.value for w in at.warning)
