@@ -7,6 +7,8 @@ and the address in place. Before any recipe is active they are kept in the sessi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from dynmask_app import session
@@ -37,14 +39,23 @@ def prefs() -> dict[str, object]:
 
 
 def display_controls(page: str) -> None:
-    """The language and presenter switches (in the sidebar, above the recipe); applied at once."""
-    ns = session.ns_of(page)
+    """The language and presenter switches of a recipe page (in the sidebar, above the recipe); applied at once,
+    and written into the active recipe (so into its link)."""
+    def to_recipe() -> None:
+        if session.active(page) is not None:
+            session.replace_active(page, **prefs())
 
+    switches(session.ns_of(page), to_recipe)
+
+
+def switches(ns: str, after_change: Callable[[], None] | None = None) -> None:
+    """The language segmented control and the presenter toggle, keyed under ``ns``; ``after_change`` runs after the
+    session's values changed (e.g. to write them into a link)."""
     def changed() -> None:
         st.session_state[SESSION_KEY] = st.session_state[f"{ns}.lang"] or st.session_state.get(SESSION_KEY, "en")
         st.session_state[PRESENT_KEY] = bool(st.session_state[f"{ns}.present"])
-        if session.active(page) is not None:
-            session.replace_active(page, **prefs())
+        if after_change is not None:
+            after_change()
 
     st.session_state[f"{ns}.lang"] = st.session_state.get(SESSION_KEY, "en")
     st.session_state[f"{ns}.present"] = bool(st.session_state.get(PRESENT_KEY))

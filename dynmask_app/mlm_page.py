@@ -37,7 +37,7 @@ def render() -> None:
     display.apply_presenter()
     with st.sidebar:
         _navigation()
-        _display_switches()
+        display.switches(NS)
     st.title(t("Static vs dynamic masking in BERT-style pre-training"))
     st.caption(t("BERT (Devlin et al. 2019) hides 15% of the tokens once, when the data is prepared, and shows the "
                  "same masked copy every epoch. RoBERTa (Liu et al. 2019) draws new masks every time a sentence is "
@@ -77,20 +77,6 @@ def _write_link() -> None:
               "steps": str(st.session_state.get(f"{NS}.steps", mlm.LabConfig().steps))}
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
-
-
-def _display_switches() -> None:
-    def changed() -> None:
-        st.session_state[SESSION_KEY] = st.session_state[f"{NS}.lang"] or st.session_state.get(SESSION_KEY, "en")
-        st.session_state[PRESENT_KEY] = bool(st.session_state[f"{NS}.present"])
-
-    st.session_state[f"{NS}.lang"] = st.session_state.get(SESSION_KEY, "en")
-    st.session_state[f"{NS}.present"] = bool(st.session_state.get(PRESENT_KEY))
-    left, right = st.columns([3, 2])
-    left.segmented_control(t("Language"), list(LANGS), key=f"{NS}.lang", format_func=LANGS.get, on_change=changed,
-                           label_visibility="collapsed")
-    right.toggle(t("Presenter"), key=f"{NS}.present", on_change=changed,
-                 help=t("Large type and high contrast, for a projector. It rides in the link."))
 
 
 # ------------------------------------------------------------------------------------------------ the picture

@@ -107,13 +107,7 @@ def _recipe_run(args: argparse.Namespace, page: str) -> tuple:
         _, _, source, record = input_from_args(args)
     except ValueError as err:
         raise CliError(str(err)) from None
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out must be a folder, but {out} is a file")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise CliError(f"cannot create --out folder {out}: {err.strerror or err}") from None
+    out = _out_folder(args.out)
 
     def progress(stage: str, fraction: float) -> None:
         print(f"[{fraction:4.0%}] {stage}", file=sys.stderr)
@@ -176,6 +170,18 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     return 0
 
 
+def _out_folder(path: str) -> Path:
+    """The ``--out`` folder, created when missing (a CliError when it is a file or cannot be made)."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out must be a folder, but {out} is a file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CliError(f"cannot create --out folder {out}: {err.strerror or err}") from None
+    return out
+
+
 def _note_truncated(prepared) -> None:
     if prepared.truncated:
         what = "text was cut to" if prepared.kind == "text" else f"{prepared.kind} was cut to fit the model's"
@@ -233,13 +239,7 @@ def cmd_mlm_lab(args: argparse.Namespace) -> int:
         raise CliError(f"--steps must be from 1 to 1000000, got {steps}")
     if not 0 <= args.seed <= mlm.MAX_SEED:
         raise CliError(f"--seed must be from 0 to {mlm.MAX_SEED}, got {args.seed}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out must be a folder, but {out} is a file")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise CliError(f"cannot create --out folder {out}: {err.strerror or err}") from None
+    out = _out_folder(args.out)
 
     def progress(fraction: float, text: str) -> None:
         if "held-out" in text or fraction == 0:  # the evaluations (every eval_every steps) and the start

@@ -3,8 +3,6 @@ ride in the link, the Playground's link leaves them out, pruning heads is one cl
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
@@ -12,22 +10,15 @@ from dynmask_app.state import AppState
 from dynmask_core import encode_text
 from dynmask_core.attribution import attribute
 from dynmask_core.masks import MaskPlan
+from tests.app import pages
+from tests.app.pages import ok
 
-ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "pages" / "2_Attribution.py")
+PAGE = "pages/2_Attribution.py"
 TEXT = "The film was wonderful, but the ending dragged."
 
 
 def open_page(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    if query:
-        at.query_params.update(query)
-    return at.run()
-
-
-def ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    return pages.open_page(PAGE, query)
 
 
 def link(**fields) -> dict[str, str]:

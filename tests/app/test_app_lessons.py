@@ -11,21 +11,15 @@ from streamlit.testing.v1 import AppTest
 from dynmask_app.i18n import translate
 from dynmask_app.page_registry import PAGES
 from dynmask_app.state import AppState
+from tests.app import pages
+from tests.app.pages import ok
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "pages" / "3_Step_by_step.py")
+PAGE = "pages/3_Step_by_step.py"
 
 
 def open_page(query: dict[str, str] | None = None, page: str = PAGE) -> AppTest:
-    at = AppTest.from_file(page, default_timeout=180)
-    if query:
-        at.query_params.update(query)
-    return at.run()
-
-
-def ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    return pages.open_page(page, query)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -87,7 +81,7 @@ def test_a_custom_mask_from_a_link_is_the_lesson_mask() -> None:
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_the_sinks_lesson_in_both_languages(lang) -> None:
-    at = open_page({"page": "sinks", "lang": lang}, page=str(ROOT / "pages" / "4_Attention_sinks.py"))
+    at = open_page({"page": "sinks", "lang": lang}, page="pages/4_Attention_sinks.py")
     ok(at)
     assert (at.title[0].value == PAGES["sinks"].title) == (lang == "en")
     frame = at.dataframe[0].value
@@ -100,7 +94,7 @@ def test_the_sinks_lesson_in_both_languages(lang) -> None:
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_the_mlm_lab_pictures_masks_and_trains_in_both_languages(lang) -> None:
-    at = open_page({"lang": lang, "seed": "3", "epochs": "3", "steps": "50"}, page=str(ROOT / "pages" / "5_MLM_lab.py"))
+    at = open_page({"lang": lang, "seed": "3", "epochs": "3", "steps": "50"}, page="pages/5_MLM_lab.py")
     ok(at)
     assert (at.title[0].value == "Static vs dynamic masking in BERT-style pre-training") == (lang == "en")
     assert at.slider(key="mlm.epochs").value == 3 and at.number_input(key="mlm.seed").value == 3  # from the link
@@ -114,6 +108,6 @@ def test_the_mlm_lab_pictures_masks_and_trains_in_both_languages(lang) -> None:
 
 
 def test_a_bad_link_value_is_a_warning() -> None:
-    at = open_page({"steps": "999999"}, page=str(ROOT / "pages" / "5_MLM_lab.py"))
+    at = open_page({"steps": "999999"}, page="pages/5_MLM_lab.py")
     assert not at.exception
     assert any("outside" in w.value for w in at.warning)
