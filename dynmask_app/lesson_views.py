@@ -189,8 +189,14 @@ def _check_yourself(steps: Any, tokens: list[str], ns: str, layer: int, head: in
             st.error(t("Not this time: the model gives {key} the most, {w:.1%}. Look at row {q} of the weights.",
                        key=right, w=float(steps.weights[q, top]), q=tokens[q]))
     blocked = int((~steps.allowed).sum())
-    st.caption(t("And: your mask blocks {n} of {total} cells (the model's own mask included).", n=blocked,
-                 total=steps.allowed.size))
+    guess = st.number_input(t("How many of the {total} cells does the mask above block (the model's own mask "
+                              "included)?", total=steps.allowed.size), 0, steps.allowed.size, None,
+                            key=f"{ns}.quiz_cells_{_digest(steps.allowed)}")
+    if guess is not None:
+        if int(guess) == blocked:
+            st.success(t("Right: {n} cells get −∞, so exactly 0 weight.", n=blocked))
+        else:
+            st.error(t("Not this time: {n} cells are blocked. Count the −∞ in the mask step.", n=blocked))
 
 
 def _fmt(values: np.ndarray) -> str:

@@ -108,6 +108,21 @@ def _picture() -> None:
                  "positions than epoch 0. Over many epochs, dynamic masking asks the model about every token; static "
                  "asks the same questions again.", n=len(runs["static"].draws[0].positions),
                  same=t("identical") if same else t("not identical"), k=changed, e=epochs))
+    _check_yourself(runs, int(epochs))
+
+
+def _check_yourself(runs: dict[str, mlm.TextMasking], epochs: int) -> None:
+    st.markdown(f"**{t('Check yourself')}**")
+    asked = {recipe: len({p for d in runs[recipe].draws[:epochs] for p in d.positions}) for recipe in mlm.RECIPES}
+    guess = st.number_input(t("Over these {e} epochs, how many different positions did DYNAMIC masking ask the model "
+                              "about? (Static asked about {s}.)", e=epochs, s=asked["static"]), 0,
+                            len(runs["dynamic"].tokens), None, key=f"{NS}.quiz_{epochs}_{asked['dynamic']}")
+    if guess is not None:
+        if int(guess) == asked["dynamic"]:
+            st.success(t("Right: {n} positions, against {s} for static.", n=asked["dynamic"], s=asked["static"]))
+        else:
+            st.error(t("Not this time: {n}. Count the coloured positions in the dynamic column, each one once.",
+                       n=asked["dynamic"]))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -111,3 +111,15 @@ def test_a_bad_link_value_is_a_warning() -> None:
     at = open_page({"steps": "999999"}, page="pages/5_MLM_lab.py")
     assert not at.exception
     assert any("outside" in w.value for w in at.warning)
+
+
+def test_check_yourself_is_answered_by_the_run() -> None:
+    link = AppState(page="steps", input_ref="apple banana orange", strategy="causal")
+    at = open_page(link.to_query_params())
+    ok(at)
+    quiz = next(n for n in at.number_input if n.key.startswith("steps.quiz_cells_"))
+    at = quiz.set_value(10).run()  # causal on 5 positions: the 10 cells above the diagonal
+    assert at.success[-1].value.startswith("Right: 10 cells")
+    quiz = next(n for n in at.number_input if n.key.startswith("steps.quiz_cells_"))
+    at = quiz.set_value(3).run()
+    assert any(e.value.startswith("Not this time: 10 cells") for e in at.error)
