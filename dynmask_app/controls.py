@@ -1,5 +1,6 @@
-"""The sidebar recipe editor of each page, run as a fragment: editing reruns only the sidebar, nothing is
-computed until Run (the "equivalent" of a form that still lets parameter widgets follow the chosen strategy).
+"""The sidebar recipe editor of each page, run as a fragment: editing reruns only the editor, nothing is computed
+until Run (the "equivalent" of a form that still lets parameter widgets follow the chosen strategy). The Run button
+sits outside the fragment, so a Run is one script run of the page.
 
 The widgets are generated from the recipe's field declarations (:func:`dynmask_app.widgets.field_widget`), in
 declared order: the recipe itself first, then the "where and how" group in an expander.
@@ -48,13 +49,15 @@ def _model_facts(ns: str, model_id: str, box: Any) -> dict[str, Any] | None:
 
 
 def recipe_sidebar(page: str) -> None:
-    """Draws the recipe editor in the sidebar; on Run validates it, activates it and reruns the app."""
+    """Draws the recipe editor and the Run button in the sidebar; on Run the recipe is validated and activated, and
+    the same script run goes on to compute it."""
     ns = page_spec(page).ns
     load_widgets(ns, session.active(page) or AppState.default(page))
     with st.sidebar:
         _navigation()
         display.display_controls(page)
         _editor(page, ns)
+        _run_button(page, ns)
         _about_server()
 
 
@@ -107,20 +110,28 @@ def _editor_fields(page: str, ns: str) -> tuple[dict[str, Any], dict[str, Any] |
 
 @st.fragment
 def _editor(page: str, ns: str) -> None:
+    """The recipe's widgets. Editing reruns only this fragment; what they hold is kept as the page's draft, which the
+    Run button (outside the fragment, so a Run is ONE script run of the whole page) turns into the recipe."""
     st.subheader(t("Recipe"))
-    values, facts, model_box = _editor_fields(page, ns)
-    clicked = st.button(t("Run"), type="primary", key=f"{ns}.run", width="stretch")
-    if not clicked:
+    values, facts, _ = _editor_fields(page, ns)
+    st.session_state[f"{ns}.draft"] = (values, facts)
+
+
+def _run_button(page: str, ns: str) -> None:
+    """Run: validates the draft and makes it the active recipe; the rest of this same script run computes it."""
+    if not st.button(t("Run"), type="primary", key=f"{ns}.run", width="stretch", on_click=_retry_model,
+                     args=(ns,)):
+        return
+    values, facts = st.session_state.get(f"{ns}.draft", ({}, None))
+    if not values:
         return
     model_id = values["model"]
     if values.get("input_kind", "text") != "text" and not values.get("input_ref"):
         messages.error(f"Upload a {'picture' if values['input_kind'] == 'image' else 'recording'} first, "
                        "or pick a bundled sample.")
         return
-    if st.session_state.get(f"{ns}.failed", {}).pop(model_id, None) is not None:
-        facts = _model_facts(ns, model_id, model_box)  # one more try; on failure the error shows, nothing changes
-        if facts is None or facts.get("model") != model_id:
-            return
+    if model_id in st.session_state.get(f"{ns}.failed", {}):
+        return  # it was tried again just now (the fragment above) and failed: its message is under the picker
     current = session.active(page)
     layer, head = (current.layer, current.head) if current else (0, 0)
     if facts:
@@ -131,4 +142,11 @@ def _editor(page: str, ns: str) -> None:
         messages.error(str(err))
         return
     session.activate(state)
-    st.rerun(scope="app")
+
+
+def _retry_model(ns: str) -> None:
+    """Before the Run's script run: a model that failed to load is tried once more (by the editor, which draws its
+    message in one place)."""
+    custom = str(st.session_state.get(f"{ns}.model_custom", "") or "").strip()
+    model_id = custom or st.session_state.get(f"{ns}.model")
+    st.session_state.get(f"{ns}.failed", {}).pop(model_id, None)

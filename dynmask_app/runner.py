@@ -7,11 +7,13 @@ objects (never a pickled copy per hit); they are never mutated after ``run()``.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
+import torch
 
 from dynmask_app import inputs
 from dynmask_app.result_cache import ResultCache, budget_from_env
@@ -22,6 +24,13 @@ from dynmask_core.attention import AttentionInspect
 from dynmask_core.attribution import STEPPED, AttributionResult, attribute, head_importance
 from dynmask_core.attribution.heads import HeadImportance
 from dynmask_core.models import PRESETS, LoadedModel
+
+#: Torch threads per computation in the server (``DYNMASK_TORCH_THREADS``, default 1). Sessions run in parallel
+#: threads; with more intra-op threads per run, torch's OpenMP workers spin against each other and against the web
+#: server on shared cores: a 32-token MiniLM run took 0.26 s inside the server with 2 threads, 0.06 s with 1
+#: (bench/app_latency.py), and 0.025 s in a quiet process.
+TORCH_THREADS = max(1, int(os.environ.get("DYNMASK_TORCH_THREADS", "1") or 1))
+torch.set_num_threads(TORCH_THREADS)
 
 try:  # Streamlit records st.* calls made inside cached functions and replays them on a cache hit; a live
     # progress bar must not be recorded (its placeholder does not exist on the next run).
