@@ -25,12 +25,18 @@ from dynmask_core.attribution import STEPPED, AttributionResult, attribute, head
 from dynmask_core.attribution.heads import HeadImportance
 from dynmask_core.models import PRESETS, LoadedModel
 
-#: Torch threads per computation in the server (``DYNMASK_TORCH_THREADS``, default 1). Sessions run in parallel
-#: threads; with more intra-op threads per run, torch's OpenMP workers spin against each other and against the web
-#: server on shared cores: a 32-token MiniLM run took 0.26 s inside the server with 2 threads, 0.06 s with 1
-#: (bench/app_latency.py), and 0.025 s in a quiet process.
-TORCH_THREADS = max(1, int(os.environ.get("DYNMASK_TORCH_THREADS", "1") or 1))
-torch.set_num_threads(TORCH_THREADS)
+#: Torch threads per computation (``DYNMASK_TORCH_THREADS``; unset: torch's default, the number of cores). With
+#: 1, a 32-token MiniLM run took 0.06 s inside a busy 2-core server instead of 0.26 s (bench/app_latency.py: the
+#: OpenMP workers of parallel sessions spin against each other), but its numbers then differ from a run with more
+#: threads in the 7th digit; unset, the app's numbers equal the command line's bit for bit.
+TORCH_THREADS = int(os.environ.get("DYNMASK_TORCH_THREADS", "0") or 0)
+
+
+def _threads() -> None:
+    """Applies ``DYNMASK_TORCH_THREADS`` to the computing thread (Streamlit runs each script in its own thread)."""
+    if TORCH_THREADS > 0 and torch.get_num_threads() != TORCH_THREADS:
+        torch.set_num_threads(TORCH_THREADS)
+
 
 try:  # Streamlit records st.* calls made inside cached functions and replays them on a cache hit; a live
     # progress bar must not be recorded (its placeholder does not exist on the next run).
@@ -132,6 +138,7 @@ def attribute_recipe(state: AppState, plan: MaskPlan, progress: Callable[[float,
         ValueError: a bad target, or a method this model cannot take.
     """
     def compute() -> AttributionResult:
+        _threads()
         loaded = _load_model(state.model)
         return attribute(loaded, encode(loaded, inputs.source_of(state)), plan, state.attr_method,
                          state.attr_target, state.attr_steps, progress=progress)
@@ -142,6 +149,7 @@ def attribute_recipe(state: AppState, plan: MaskPlan, progress: Callable[[float,
 def head_importance_recipe(state: AppState, plan: MaskPlan) -> HeadImportance:
     """Head importance (gradient of head gates) for the page's target, masked vs unmasked (cached)."""
     def compute() -> HeadImportance:
+        _threads()
         loaded = _load_model(state.model)
         return head_importance(loaded, encode(loaded, inputs.source_of(state)), plan, state.attr_target)
 
@@ -153,6 +161,7 @@ def inspect_recipe(state: AppState, plan: MaskPlan, layer: int) -> AttentionInsp
     from dynmask_core.lessons.steps import inspect_layer
 
     def compute() -> AttentionInspect:
+        _threads()
         loaded = _load_model(state.model)
         return inspect_layer(loaded, encode(loaded, inputs.source_of(state)), plan, layer)
 
@@ -166,6 +175,7 @@ def run_recipe(state: AppState, plan: MaskPlan) -> RunResult:
         ValueError: bad input or parameters (the core's message).
     """
     def compute() -> RunResult:
+        _threads()
         loaded = _load_model(state.model)
         return run(loaded, encode(loaded, inputs.source_of(state)), plan)
 
