@@ -49,7 +49,7 @@ def test_cancel_stops_a_long_attribution_and_it_can_restart(app_url, page):
               wait_until="domcontentloaded")
     cancel = page.get_by_role("button", name="Cancel", exact=True)
     cancel.wait_for(timeout=60_000)
-    assert page.get_by_test_id("stProgress").count() == 1
+    page.get_by_test_id("stProgress").first.wait_for(timeout=30_000)  # the bar is drawn with the button
     since = runs_started(page)
     cancel.click()
     wait_idle(page, since=since, timeout=120)
