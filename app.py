@@ -1,7 +1,7 @@
 """dynmask Playground: apply an attention-mask strategy inside a real transformer and see what it did.
 
-Run with ``streamlit run app.py``. The page is thin: read the recipe (sidebar), run it (cached), render; its title,
-defaults and views are declared in ``dynmask_app/page_registry.py``.
+Served by ``streamlit run serve.py`` (``streamlit run app.py`` works too). The page is thin: read the recipe
+(sidebar), run it (cached), render; its title, defaults and views are declared in ``dynmask_app/page_registry.py``.
 """
 
 from __future__ import annotations

@@ -53,7 +53,8 @@ case "${1:-}" in
     setup_python
     prepare_models
     say "serving dynmask on http://localhost:8501 (Ctrl+C to stop)"
-    exec "$VENV/bin/streamlit" run app.py --server.port "${PORT:-8501}" "$@"
+    # serve.py: app.py + pages/ behind Streamlit's ASGI entry point, with its frontend bundle served from memory
+    exec "$VENV/bin/streamlit" run serve.py --server.port "${PORT:-8501}" "$@"
     ;;
   test)
     shift
