@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
-from dynmask_app import inputs, messages
+from dynmask_app import figure_cache, inputs, messages
 from dynmask_core.analysis.rollout import on_grid, rollout
 from dynmask_core.viz.audio import time_figure, waveform_figure
 
@@ -36,39 +37,75 @@ def audio_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
         return
     wave, rate = sound
     st.audio(wave, sample_rate=rate)
-    st.plotly_chart(waveform_figure(wave, rate, f"The recording ({wave.size / rate:.2f} s at {rate} Hz)"),
+    title = f"The recording ({wave.size / rate:.2f} s at {rate} Hz)"
+    st.plotly_chart(figure_cache.figure(state, result, "audio.wave", (title,), lambda: waveform_figure(wave, rate,
+                                                                                                      title)),
                     width="stretch", key="audio_wave")
     g = result.geometry
     options = list(range(len(result.tokens)))
     q = st.selectbox("Query: whose attention to show", options, key=f"{ns}.audio_query",
                      format_func=lambda i: result.tokens[i] + (" (a summary token)" if i < g.prefix else ""),
                      help="CLS: what the classification token listened to; a patch or frame: what it listened to.")
-    curves = {"masked": over_time(result.attention[layer, head, q], result),
-              "baseline": over_time(result.baseline_attention[layer, head, q], result)}
-    allowed = over_time(result.masks[layer, head, q].float(), result) > 0
-    fig = time_figure(wave, rate, curves, g.seconds_per_frame,
-                      f"{result.tokens[q]} attends along time (L{layer} H{head})", shade=allowed)
-    st.plotly_chart(fig, width="stretch", key="audio_attention")
+    title = f"{result.tokens[q]} attends along time (L{layer} H{head})"
+
+    def attention() -> Any:
+        curves = {"masked": over_time(result.attention[layer, head, q], result),
+                  "baseline": over_time(result.baseline_attention[layer, head, q], result)}
+        allowed = over_time(result.masks[layer, head, q].float(), result) > 0
+        return time_figure(wave, rate, curves, g.seconds_per_frame, title, shade=allowed)
+
+    st.plotly_chart(figure_cache.figure(state, result, "audio.attention", (layer, head, q, title), attention),
+                    width="stretch", key="audio_attention")
     st.caption("Grey: the spectrogram (darker = louder). Lines: attention of the chosen query to each time step "
                "(summed over frequency), with and without the mask. Shaded steps are blocked by the mask.")
     if result.hidden is not None:
-        rows = g.grid[0] if g.grid is not None else 1
-        share = over_time(result.hidden.float(), result) / rows
-        st.plotly_chart(time_figure(wave, rate, {"hidden": share}, g.seconds_per_frame,
-                                    "What the masked run could not hear (input mask)", label="share hidden",
-                                    shade=share < 0.5), width="stretch", key="audio_hidden")
+        def hidden() -> Any:
+            rows = g.grid[0] if g.grid is not None else 1
+            share = over_time(result.hidden.float(), result) / rows
+            return time_figure(wave, rate, {"hidden": share}, g.seconds_per_frame,
+                               "What the masked run could not hear (input mask)", label="share hidden",
+                               shade=share < 0.5)
+
+        st.plotly_chart(figure_cache.figure(state, result, "audio.hidden", (), hidden), width="stretch",
+                        key="audio_hidden")
         st.caption("The share of each time step's patches hidden from the masked run's input; shaded steps are "
                    "mostly hidden. Hidden spectrogram cells were set to the normalised mean.")
 
 
+def sound_getter(state: Any) -> Callable[[], tuple[np.ndarray, int]] | None:
+    """The recording as a getter that reads it on first call (figures already built for this input need none), or
+    None, with a warning, when this session cannot have it (someone else's upload)."""
+    if state.is_upload and state.input_ref not in st.session_state.get(inputs.UPLOADS, {}):
+        sound = _sound(state)  # says why
+        return None if sound is None else (lambda: sound)
+    memo: dict[str, tuple[np.ndarray, int]] = {}
+
+    def sound() -> tuple[np.ndarray, int]:
+        if "sound" not in memo:
+            source = inputs.source_of(state)
+            memo["sound"] = np.asarray(source.waveform, dtype=np.float32), int(source.sampling_rate)
+        return memo["sound"]
+
+    return sound
+
+
 def audio_rollout_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
     """Attention rollout from the class token along time, masked and baseline."""
-    sound = _sound(state)
+    sound = sound_getter(state)
     if sound is None:
         return
-    wave, rate = sound
-    curves = {"masked": over_time(rollout(result.attention)[0], result),
-              "baseline": over_time(rollout(result.baseline_attention)[0], result)}
-    st.plotly_chart(time_figure(wave, rate, curves, result.geometry.seconds_per_frame, "Rollout from the first token",
-                                label="rollout"), width="stretch", key="audio_rollout")
+
+    def build() -> Any:  # rollout of every layer: computed only when the figure is built
+        wave, rate = sound()
+        curves = {"masked": over_time(rollout(result.attention)[0], result),
+                  "baseline": over_time(rollout(result.baseline_attention)[0], result)}
+        return time_figure(wave, rate, curves, result.geometry.seconds_per_frame, "Rollout from the first token",
+                           label="rollout")
+
+    try:
+        fig = figure_cache.figure(state, result, "audio.rollout", (), build)
+    except ValueError as err:
+        messages.warning(f"The recording is not available here: {err}")
+        return
+    st.plotly_chart(fig, width="stretch", key="audio_rollout")
     st.caption("Attention rollout (Abnar & Zuidema 2020) through all layers, from the first token, along time.")

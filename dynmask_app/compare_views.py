@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from dynmask_app import messages, session
+from dynmask_app import figure_cache, messages, session
 from dynmask_app.explain import strategy_card
 from dynmask_app.state import AppState
 from dynmask_app.views import show_figure
@@ -78,23 +78,46 @@ def side_by_side(state: AppState, a: Any, b: Any) -> None:
     session.set_view("compare", layer, head)
     label = names(state)
     q = len(a.tokens)
-    top = float(max(a.attention[layer, head].max(), b.attention[layer, head].max()))
     where = f"L{layer} H{head}"
+    ids = {"a": figure_cache.result_id(state, a), "b": figure_cache.result_id(state, b)}
     c1, c2 = st.columns(2)
     for col, side, result in ((c1, "a", a), (c2, "b", b)):
         with col:
-            show_figure(viz.mask_figure(result.masks[layer, head], result.tokens, f"Mask, {label[side]} ({where})",
-                                        max_side=COMPARE_MAX_SIDE), f"dynmask-compare-mask-{side}", key=f"mask_{side}")
-            show_figure(viz.attention_figure(result.attention[layer, head], result.tokens,
-                                             f"Attention, {label[side]} ({where})", zmax=top,
-                                             max_side=COMPARE_MAX_SIDE), f"dynmask-compare-attn-{side}",
-                        key=f"attn_{side}")
+            show_figure(_mask(state, result, label[side], where, layer, head), f"dynmask-compare-mask-{side}",
+                        key=f"mask_{side}")
+            # One colour scale for both sides: the figure depends on the other side's result too.
+            show_figure(_attention(state, result, label[side], where, layer, head, a, b, ids),
+                        f"dynmask-compare-attn-{side}", key=f"attn_{side}")
     st.caption("Both attention maps use one colour scale (0 to the larger maximum), so equal colours mean equal "
                "weights.")
-    diff = b.attention[layer, head] - a.attention[layer, head]
-    show_figure(viz.diff_figure(diff, a.tokens, f"Attention B minus A ({where})", max_side=COMPARE_MAX_SIDE),
-                "dynmask-compare-diff", key="diff_ab")
+    title = f"Attention B minus A ({where})"
+    diff = figure_cache.figure(state, b, "compare.diff", (ids["a"], layer, head, title, COMPARE_MAX_SIDE),
+                               lambda: viz.diff_figure(b.attention[layer, head] - a.attention[layer, head], a.tokens,
+                                                       title, max_side=COMPARE_MAX_SIDE))
+    show_figure(diff, "dynmask-compare-diff", key="diff_ab")
     st.caption("Red: B gives this key more weight than A; blue: less.")
     note = viz.pooling_note(q, viz.pool_factor(q, COMPARE_MAX_SIDE), "matrices")
     if note:
         st.caption(note)
+
+
+def _mask(state: AppState, result: Any, name: str, where: str, layer: int, head: int) -> Any:
+    """One side's mask (cached for every session, see :mod:`dynmask_app.figure_cache`)."""
+    title = f"Mask, {name} ({where})"
+    return figure_cache.figure(state, result, "compare.mask", (layer, head, title, COMPARE_MAX_SIDE),
+                               lambda: viz.mask_figure(result.masks[layer, head], result.tokens, title,
+                                                       max_side=COMPARE_MAX_SIDE))
+
+
+def _attention(state: AppState, result: Any, name: str, where: str, layer: int, head: int, a: Any, b: Any,
+               ids: dict[str, str]) -> Any:
+    """One side's attention on the scale shared with the other side (so both results are in its key)."""
+    title = f"Attention, {name} ({where})"
+
+    def build() -> Any:
+        top = float(max(a.attention[layer, head].max(), b.attention[layer, head].max()))
+        return viz.attention_figure(result.attention[layer, head], result.tokens, title, zmax=top,
+                                    max_side=COMPARE_MAX_SIDE)
+
+    return figure_cache.figure(state, result, "compare.attention", (ids["a"], ids["b"], layer, head, title,
+                                                                    COMPARE_MAX_SIDE), build)

@@ -29,17 +29,15 @@ def numbers(state: AppState, result: Any, layer: int, head: int) -> dict[str, An
     return out
 
 
-def download_panel(state: AppState, result: Any, layer: int, head: int, figs: dict[str, Any]) -> None:
-    """All downloads of the current run and view."""
+def download_panel(state: AppState, result: Any, layer: int, head: int,
+                   figures: Callable[[], list[tuple[str, Any]]]) -> None:
+    """All downloads of the current run and view; ``figures()`` gives the view's ``(title, figure)`` pairs, called
+    only when the HTML is asked for (so the all-layers figure is not built for a button nobody clicks)."""
     stem = f"dynmask-{result.model_id.replace('/', '_')}-{state.strategy}-s{result.seed}"
     where = f"L{layer}-H{head}"
-    output_fig = result.baseline_output.figure(result.output)
 
     def html() -> bytes:
-        shown = [("Output before and after", output_fig)] if output_fig is not None else []
-        shown += [("Mask applied", figs["mask"]), ("Attention weights", figs["attention"]),
-                  ("Masked minus baseline", figs["diff"]), ("Model view", figs["model_view"])]
-        return export.html_report(f"dynmask: {state.label()} on {result.model_id}", shown,
+        return export.html_report(f"dynmask: {state.label()} on {result.model_id}", figures(),
                                    numbers(state, result, layer, head), run=result.to_dict(),
                                    notes=[f"Input ({state.input_kind}): {state.input_ref}"])
 

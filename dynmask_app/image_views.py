@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
-from dynmask_app import inputs, messages, runner
+from dynmask_app import figure_cache, inputs, messages, runner
 from dynmask_core.analysis.rollout import on_grid, rollout
 from dynmask_core.modalities.image import as_seen
 from dynmask_core.viz.image import MASK_SCALE, patch_overlay_figure
@@ -20,6 +21,22 @@ def _picture(state: Any) -> np.ndarray | None:
     except ValueError as err:
         messages.warning(f"The picture is not available here: {err}")
         return None
+
+
+def picture_getter(state: Any) -> Callable[[], np.ndarray] | None:
+    """The picture as a getter that prepares it on first call (figures already built for this input need none),
+    or None, with a warning, when this session cannot have it (someone else's upload)."""
+    if state.is_upload and state.input_ref not in st.session_state.get(inputs.UPLOADS, {}):
+        image = _picture(state)  # says why
+        return None if image is None else (lambda: image)
+    memo: dict[str, np.ndarray] = {}
+
+    def picture() -> np.ndarray:
+        if "image" not in memo:
+            memo["image"] = as_seen(runner.get_model(state.model), inputs.source_of(state).image)
+        return memo["image"]
+
+    return picture
 
 
 def _query(ns: str, result: Any) -> tuple[int, tuple[int, int] | None]:
@@ -35,36 +52,54 @@ def _query(ns: str, result: Any) -> tuple[int, tuple[int, int] | None]:
 
 def image_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
     """Attention of one query over the picture, masked next to baseline on one scale, and the mask of that query."""
-    image = _picture(state)
-    if image is None:
+    picture = picture_getter(state)
+    if picture is None:
         return
     g = result.geometry
     c1, c2 = st.columns([2, 1])
     with c1:
         q, cell = _query(ns, result)
     opacity = c2.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key=f"{ns}.img_opacity")
-    masked = on_grid(result.attention[layer, head, q], g.grid, g.prefix)
-    base = on_grid(result.baseline_attention[layer, head, q], g.grid, g.prefix)
-    top = float(max(masked.max(), base.max()))
     who = result.tokens[q]
+    titles = (f"Masked run: {who} attends to (L{layer} H{head})", f"Baseline: {who} attends to (L{layer} H{head})")
+    mask_title = f"Mask applied for {who} (L{layer} H{head})"
+
+    def pair() -> tuple[Any, Any]:  # masked and baseline share one colour scale: built together
+        masked = on_grid(result.attention[layer, head, q], g.grid, g.prefix)
+        base = on_grid(result.baseline_attention[layer, head, q], g.grid, g.prefix)
+        top = float(max(masked.max(), base.max()))
+        return (patch_overlay_figure(picture(), masked, titles[0], opacity, top, highlight=cell),
+                patch_overlay_figure(picture(), base, titles[1], opacity, top, highlight=cell))
+
+    def hidden_figure() -> Any:
+        return patch_overlay_figure(picture(), 1.0 - hidden, "What the masked run saw (input mask)", 0.85, 1.0,
+                                    MASK_SCALE, "shown")
+
+    def mask_figure() -> Any:
+        return patch_overlay_figure(picture(), allowed, mask_title, 0.85, 1.0, MASK_SCALE, "allowed", cell)
+
+    try:
+        fig_masked, fig_base = figure_cache.figure(state, result, "image.attention",
+                                                   (layer, head, q, cell, opacity, titles), pair)
+        allowed = on_grid(result.masks[layer, head, q].float(), g.grid, g.prefix)
+        hidden = None if result.hidden is None else on_grid(result.hidden.float(), g.grid, g.prefix)
+        fig_hidden = None if hidden is None else figure_cache.figure(state, result, "image.hidden", (), hidden_figure)
+        fig_mask = figure_cache.figure(state, result, "image.mask", (layer, head, q, cell, mask_title), mask_figure)
+    except ValueError as err:
+        messages.warning(f"The picture is not available here: {err}")
+        return
     a, b = st.columns(2)
-    a.plotly_chart(patch_overlay_figure(image, masked, f"Masked run: {who} attends to (L{layer} H{head})", opacity,
-                                        top, highlight=cell), width="stretch", key="img_masked")
-    b.plotly_chart(patch_overlay_figure(image, base, f"Baseline: {who} attends to (L{layer} H{head})", opacity, top,
-                                        highlight=cell), width="stretch", key="img_base")
+    a.plotly_chart(fig_masked, width="stretch", key="img_masked")
+    b.plotly_chart(fig_base, width="stretch", key="img_base")
     cls_share = float(result.attention[layer, head, q, : g.prefix].sum())
     st.caption(f"Brighter = more attention from {who} to that patch (one colour scale for both). "
                f"{cls_share:.1%} of {who}'s attention goes to the class token(s), which the picture cannot show.")
-    allowed = on_grid(result.masks[layer, head, q].float(), g.grid, g.prefix)
-    if result.hidden is not None:
-        hidden = on_grid(result.hidden.float(), g.grid, g.prefix)
-        st.plotly_chart(patch_overlay_figure(image, 1.0 - hidden, "What the masked run saw (input mask)", 0.85, 1.0,
-                                             MASK_SCALE, "shown"), width="stretch", key="img_hidden")
+    if hidden is not None:
+        st.plotly_chart(fig_hidden, width="stretch", key="img_hidden")
         st.caption(f"Dark patches were hidden from the masked run's input ({int(hidden.sum())} of {hidden.size}): "
                    "their pixels were set to the normalised mean before the model saw them.")
     a, b = st.columns(2)
-    a.plotly_chart(patch_overlay_figure(image, allowed, f"Mask applied for {who} (L{layer} H{head})", 0.85, 1.0,
-                                        MASK_SCALE, "allowed", cell), width="stretch", key="img_mask")
+    a.plotly_chart(fig_mask, width="stretch", key="img_mask")
     b.caption(f"Clear patches: {who} may attend to them; dark patches: blocked. "
               f"{int(allowed.sum())} of {allowed.size} patches allowed. Pick another query above to see its row of "
               "the mask; the red frame marks the query patch.")
@@ -72,19 +107,27 @@ def image_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
 
 def rollout_tab(state: Any, result: Any, ns: str) -> None:
     """Attention rollout from the class token over the picture, masked and baseline."""
-    image = _picture(state)
-    if image is None:
+    picture = picture_getter(state)
+    if picture is None:
         return
     g = result.geometry
     opacity = st.session_state.get(f"{ns}.img_opacity", 0.6)
-    masked = on_grid(rollout(result.attention)[0], g.grid, g.prefix)
-    base = on_grid(rollout(result.baseline_attention)[0], g.grid, g.prefix)
-    top = float(max(masked.max(), base.max()))
+
+    def pair() -> tuple[Any, Any]:  # rollout of every layer: computed only when the figures are built
+        masked = on_grid(rollout(result.attention)[0], g.grid, g.prefix)
+        base = on_grid(rollout(result.baseline_attention)[0], g.grid, g.prefix)
+        top = float(max(masked.max(), base.max()))
+        return (patch_overlay_figure(picture(), masked, "Rollout, masked run", opacity, top, label="rollout"),
+                patch_overlay_figure(picture(), base, "Rollout, baseline", opacity, top, label="rollout"))
+
+    try:
+        fig_masked, fig_base = figure_cache.figure(state, result, "image.rollout", (opacity,), pair)
+    except ValueError as err:
+        messages.warning(f"The picture is not available here: {err}")
+        return
     a, b = st.columns(2)
-    a.plotly_chart(patch_overlay_figure(image, masked, "Rollout, masked run", opacity, top, label="rollout"),
-                   width="stretch", key="rollout_masked")
-    b.plotly_chart(patch_overlay_figure(image, base, "Rollout, baseline", opacity, top, label="rollout"),
-                   width="stretch", key="rollout_base")
+    a.plotly_chart(fig_masked, width="stretch", key="rollout_masked")
+    b.plotly_chart(fig_base, width="stretch", key="rollout_base")
     st.caption("Attention rollout (Abnar & Zuidema 2020): each layer's attention, averaged over heads and mixed "
                "with the skip connection (0.5 A + 0.5 I), multiplied through all layers; the class token's row, "
                "shown per patch. It follows attention only, not the values or the MLPs.")

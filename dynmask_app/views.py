@@ -7,12 +7,15 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dynmask_app import audio_views, downloads, explain, image_views, session
+from dynmask_app import audio_views, downloads, explain, figure_cache, image_views, session
+from dynmask_app.result_cache import ByteLRU
 from dynmask_app.state import AppState
 from dynmask_core import viz
 from dynmask_core.analysis import mask_patterns
 
 CHART_CONFIG = viz.PNG_CONFIG
+#: The all-layers tab: its figure is built only while the tab is open (the tabs rerun the fragment on a switch).
+MODEL_VIEW_TAB = "Model view (all layers x heads)"
 
 #: Views drawn on the input itself, first among the tabs, per input kind: (title, draw(state, result, layer, head, ns)).
 _INPUT_TABS: dict[str, tuple[tuple[str, Any], ...]] = {
@@ -30,19 +33,42 @@ def show_figure(fig: Any, name: str, key: str | None = None) -> None:
 
 def head_figures(state: AppState, result: Any, layer: int, head: int, show: str = "masked",
                  max_side: int = viz.MAX_SIDE) -> dict[str, Any]:
-    """The mask / attention / difference figures of one layer and head (shared with the HTML export)."""
-    mask = result.masks[layer, head]
-    masked, base = result.attention[layer, head], result.baseline_attention[layer, head]
-    top = float(max(masked.max(), base.max()))
+    """The mask / attention / difference figures of one layer and head (shared with the HTML export).
+
+    Built once per result and arguments for the whole server (:mod:`dynmask_app.figure_cache`): never mutate them.
+    """
     where = f"layer {layer}, head {head}"
-    shown = masked if show == "masked" else base
-    return {
-        "mask": viz.mask_figure(mask, result.tokens, f"Mask applied ({where}): {state.label()}", max_side=max_side),
-        "attention": viz.attention_figure(shown, result.tokens, f"Attention, {show} run ({where})", zmax=top,
-                                          max_side=max_side),
-        "diff": viz.diff_figure(masked - base, result.tokens, f"Masked minus baseline attention ({where})",
-                                max_side=max_side),
+    titles = {"mask": f"Mask applied ({where}): {state.label()}", "attention": f"Attention, {show} run ({where})",
+              "diff": f"Masked minus baseline attention ({where})"}
+
+    def attention() -> Any:
+        masked, base = result.attention[layer, head], result.baseline_attention[layer, head]
+        top = float(max(masked.max(), base.max()))
+        return viz.attention_figure(masked if show == "masked" else base, result.tokens, titles["attention"],
+                                    zmax=top, max_side=max_side)
+
+    builds = {
+        "mask": lambda: viz.mask_figure(result.masks[layer, head], result.tokens, titles["mask"], max_side=max_side),
+        "attention": attention,
+        "diff": lambda: viz.diff_figure(result.attention[layer, head] - result.baseline_attention[layer, head],
+                                        result.tokens, titles["diff"], max_side=max_side),
     }
+    return {name: figure_cache.figure(state, result, f"head.{name}", (layer, head, show if name == "attention"
+                                                                      else None, titles[name], max_side), build)
+            for name, build in builds.items()}
+
+
+def output_figure(state: AppState, result: Any, cache: ByteLRU | None = None) -> Any:
+    """The output before and after the mask (None for outputs without a figure); cached like :func:`head_figures`."""
+    return figure_cache.figure(state, result, "output", (), lambda: result.baseline_output.figure(result.output),
+                               cache)
+
+
+def model_view_figure(state: AppState, result: Any, layer: int, head: int,
+                      cache: ByteLRU | None = None) -> Any:
+    """Every layer x head of the masked run, the picked one outlined; cached like :func:`head_figures`."""
+    return figure_cache.figure(state, result, "model_view", (layer, head),
+                               lambda: viz.model_view_figure(result.attention, highlight=(layer, head)), cache)
 
 
 def _mask_caption(result: Any, layer: int, head: int, n_patterns: int) -> str:
@@ -63,14 +89,15 @@ def _mask_caption(result: Any, layer: int, head: int, n_patterns: int) -> str:
 def result_views(state: AppState, result: Any) -> None:
     """Everything below the sidebar once a run exists."""
     explain.output_metrics(result)
-    fig = result.baseline_output.figure(result.output)
+    fig = output_figure(state, result)
     if fig is not None:
         show_figure(fig, "dynmask-output", key="output_fig")
     explain.run_facts(state, result)
     st.subheader("The strategy")
     explain.strategy_card(state)
     st.subheader("Inside the model")
-    single_head_views(state, result, mask_patterns(result.masks))
+    single_head_views(state, result, figure_cache.figure(state, result, "mask_patterns", (),
+                                                         lambda: mask_patterns(result.masks)))
 
 
 @st.fragment
@@ -91,10 +118,12 @@ def single_head_views(state: AppState, result: Any, n_patterns: int) -> None:
     figs = head_figures(state, result, layer, head, show)
     q = len(result.tokens)
     note = viz.pooling_note(q, viz.pool_factor(q, viz.MAX_SIDE))
-    figs["model_view"] = viz.model_view_figure(result.attention, highlight=(layer, head))
     extra = _INPUT_TABS.get(result.kind, ())
+    # Stateful tabs (key + on_change): a switch reruns this fragment alone, and the open tab is known, so the
+    # all-layers figure is built (or fetched) only while its tab is open. The key keeps the open tab over reruns.
     tabs = st.tabs([title for title, _ in extra] + ["Mask applied", "Attention weights", "Masked − baseline",
-                                                   "Model view (all layers x heads)", "Downloads"])
+                                                   MODEL_VIEW_TAB, "Downloads"],
+                   key=f"{ns}.view_tab", on_change="rerun")
     for tab, (_, draw) in zip(tabs, extra):
         with tab:
             draw(state, result, layer, head, ns)
@@ -111,8 +140,18 @@ def single_head_views(state: AppState, result: Any, n_patterns: int) -> None:
         show_figure(figs["diff"], f"dynmask-diff-L{layer}-H{head}", key="diff_fig")
     with tab_model:
         st.caption(viz.model_view_note(q, layers, heads) + " Masked run; the red box is the layer/head picked above.")
-        show_figure(figs["model_view"], "dynmask-model-view", key="model_view")
+        if tab_model.open:
+            show_figure(model_view_figure(state, result, layer, head), "dynmask-model-view", key="model_view")
     if note:
         st.caption(note)
+    cache = figure_cache.shared()  # the deferred HTML download runs outside this script's thread
+
+    def shown() -> list[tuple[str, Any]]:
+        output = output_figure(state, result, cache)
+        return ([("Output before and after", output)] if output is not None else []) + [
+            ("Mask applied", figs["mask"]), ("Attention weights", figs["attention"]),
+            ("Masked minus baseline", figs["diff"]), ("Model view", model_view_figure(state, result, layer, head,
+                                                                                     cache))]
+
     with tab_dl:
-        downloads.download_panel(state, result, layer, head, figs)
+        downloads.download_panel(state, result, layer, head, shown)
