@@ -22,24 +22,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.harness import EXCEPTION, app_server, browser_problem, launch, new_context  # noqa: E402
+from tests.e2e.harness import EXCEPTION, app_server, browser_problem, launch, new_context, server_pid  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 READY = """() => document.querySelectorAll('[data-testid="stPlotlyChart"] .main-svg').length >= 2
                  && document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]')"""
-
-
-def server_pid(port: int) -> int:
-    """The Streamlit process serving ``port`` (found by its command line)."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"streamlit" in b" ".join(cmd) and str(port).encode() in cmd:
-                return int(entry.name)
-    raise RuntimeError(f"no streamlit process serves port {port}")
 
 
 def cpu_seconds(pid: int) -> float:

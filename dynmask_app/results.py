@@ -12,16 +12,16 @@ from typing import Any
 import streamlit as st
 
 from dynmask_app import messages, runner, session
+from dynmask_app.result_cache import SharedResult
 from dynmask_app.state import AppState
-from dynmask_core import RunResult
 from dynmask_core.recipe import resolve
 
 log = logging.getLogger(__name__)
 
 
-def compute(page: str) -> tuple[AppState, dict[str, RunResult]] | None:
-    """Results of the page's active recipe, one per side (``main`` or ``a``/``b``); None before the first Run or
-    after an error (shown as a message)."""
+def compute(page: str) -> tuple[AppState, dict[str, SharedResult]] | None:
+    """Results of the page's active recipe, one per side (``main`` or ``a``/``b``), as shared handles that read like
+    the result; None before the first Run or after an error (shown as a message)."""
     state = session.active(page)
     if state is None:
         return None
@@ -37,12 +37,11 @@ def compute(page: str) -> tuple[AppState, dict[str, RunResult]] | None:
         if not st.session_state.get(f"{ns}.checked"):
             session.add_warnings(page, list(resolved.warnings))
             st.session_state[f"{ns}.checked"] = True
-        memo = st.session_state.get(f"{ns}.memo", {})  # this session's current results: no cache copy per rerun
-        keys = {side: runner.recipe_key(state, plan) for side, plan in resolved.plans.items()}
+        handles = {side: runner.shared_run(state, plan) for side, plan in resolved.plans.items()}
         with st.spinner("Running the model twice: without and with the mask..."):
-            results = {side: memo.get(keys[side]) or runner.run_recipe(state, resolved.plans[side])
-                       for side in resolved.plans}
-        st.session_state[f"{ns}.memo"] = {keys[side]: results[side] for side in results}
+            for handle in handles.values():
+                handle.resolve()  # computed here (or found in the shared cache), so errors show in this place
+        st.session_state[f"{ns}.shown"] = handles  # handles (keys), never the tensors: see dynmask_app.result_cache
     except ValueError as err:
         messages.error(str(err))
         return None
@@ -50,7 +49,7 @@ def compute(page: str) -> tuple[AppState, dict[str, RunResult]] | None:
         log.exception("run failed")
         messages.error(f"Something went wrong: {type(err).__name__}: {str(err)[:300]}")
         return None
-    return state, results
+    return state, handles
 
 
 def pending_notice(page: str) -> Any:
@@ -58,7 +57,7 @@ def pending_notice(page: str) -> Any:
     returns the placeholder, which :func:`compute`'s caller empties afterwards."""
     box = st.empty()
     state = session.active(page)
-    if state is not None and _pending(state, st.session_state.get(f"{session.ns_of(page)}.memo", {})):
+    if state is not None and _pending(state):
         box.info(f"Loading **{messages.plain(state.model)}** and running the recipe... The first load of a model "
                  "takes a moment (smollm2 converts its weights once, ~15-30 s); the progress bar is in the sidebar.")
     return box
@@ -69,8 +68,9 @@ def show_warnings(page: str) -> None:
     messages.warnings(session.warnings(page))
 
 
-def _pending(state: AppState, memo: dict[str, Any]) -> bool:
-    """Whether some side of ``state`` has no result in this session yet (a seed still to draw counts)."""
+def _pending(state: AppState) -> bool:
+    """Whether some side of ``state`` has no computed result yet (a seed still to draw counts)."""
     if state.seed is None and state.uses_seed():
         return True
-    return any(runner.recipe_key(state, state.plan(side).resolved()) not in memo for side in state.sides())
+    cache = runner.result_cache()
+    return any(runner.recipe_key(state, state.plan(side).resolved()) not in cache for side in state.sides())

@@ -1,22 +1,26 @@
-"""Streamlit caching around the core: bounded model cache, results cached by the full recipe within a byte budget.
+"""Caching around the core: models and results in shared caches bounded in bytes, computations taking turns.
 
 The only module that decides what is cached. The core knows nothing of Streamlit. Results are shared, read-only
-objects (never a pickled copy per hit); they are never mutated after ``run()``.
+objects (never a copy per session or per hit); they are never mutated after ``run()``. Pages keep
+:class:`~dynmask_app.result_cache.SharedResult` handles, not results (see :mod:`dynmask_app.result_cache`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 import torch
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dynmask_app import inputs
-from dynmask_app.result_cache import ResultCache, budget_from_env
+from dynmask_app.result_cache import ByteLRU, ResultCache, SharedResult, model_nbytes
 from dynmask_app.serving import ServingPolicy, count_parameters, folder_parameters, is_folder, load_policy
 from dynmask_app.state import AppState
 from dynmask_core import MaskPlan, RunResult, encode, load, run
@@ -38,11 +42,10 @@ def _threads() -> None:
         torch.set_num_threads(TORCH_THREADS)
 
 
-try:  # Streamlit records st.* calls made inside cached functions and replays them on a cache hit; a live
-    # progress bar must not be recorded (its placeholder does not exist on the next run).
-    from streamlit.runtime.caching.cached_message_replay import in_cached_function as _in_cached
-except ImportError:  # pragma: no cover - other Streamlit versions: progress still works, untracked
-    _in_cached = None
+def _pin() -> bool:
+    """Whether to pin what this thread fetches: only inside a script run, whose thread ends with it (a deferred
+    download runs on one of the server's long-lived threads, whose pins would never be released)."""
+    return get_script_run_ctx(suppress_warning=True) is not None
 
 
 @st.cache_resource(show_spinner=False)
@@ -51,24 +54,53 @@ def policy() -> ServingPolicy:
     return load_policy()
 
 
-@st.cache_resource(max_entries=2, show_spinner=False)
-def _load_model(model_id: str, _progress: Callable[[str, float], None] | None = None) -> LoadedModel:
-    rules = policy()
-    rules.check_model(model_id)
-    if model_id not in PRESETS and is_folder(model_id):
-        counted = folder_parameters(Path(model_id).expanduser())
-        if counted is not None:
-            rules.check_size(model_id, counted)  # before loading a single weight
-    try:
-        loaded = load(model_id, progress=_progress)
-    except ValueError as err:
-        raise ValueError(rules.load_error(model_id, err)) from err
-    rules.check_size(model_id, count_parameters(loaded.model))
-    return loaded
+@st.cache_resource(show_spinner=False)
+def model_cache() -> ByteLRU:
+    """The server's loaded models, least recently used out past ``model_budget_mb`` (the newest always stays)."""
+    return ByteLRU(policy().model_budget, sizeof=model_nbytes, keep_newest=True)
+
+
+@st.cache_resource(show_spinner=False)
+def result_cache() -> ResultCache:
+    """The server's one result cache, shared by every session, bounded by ``result_budget_mb``."""
+    return ResultCache(policy().result_budget)
+
+
+@st.cache_resource(show_spinner=False)
+def _slots() -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(policy().parallel_runs)
+
+
+@contextmanager
+def computing(size: int = 0) -> Iterator[None]:
+    """Room for ``size`` bytes in the result budget, then one of the ``parallel_runs`` computation slots (each waits
+    its turn; in this order, so a thread holding a slot never waits for memory and slots always free up)."""
+    with result_cache().room_for(size), _slots():
+        _threads()
+        yield
+
+
+def _load_model(model_id: str, progress: Callable[[str, float], None] | None = None) -> LoadedModel:
+    """The loaded model from the model cache (pinned to this script run), loaded when missing."""
+    def load_checked() -> LoadedModel:
+        rules = policy()
+        rules.check_model(model_id)
+        if model_id not in PRESETS and is_folder(model_id):
+            counted = folder_parameters(Path(model_id).expanduser())
+            if counted is not None:
+                rules.check_size(model_id, counted)  # before loading a single weight
+        try:
+            loaded = load(model_id, progress=progress)
+        except ValueError as err:
+            raise ValueError(rules.load_error(model_id, err)) from err
+        rules.check_size(model_id, count_parameters(loaded.model))
+        return loaded
+
+    return model_cache().get_or_compute(model_id, load_checked, pin=_pin())
 
 
 def get_model(model_id: str, where: Any = None) -> LoadedModel:
-    """The loaded model (cached, at most 2 in memory), with a live progress bar while it loads.
+    """The loaded model (cached within the model budget), with a live progress bar while it loads.
 
     Args:
         model_id: Bundled id, Hugging Face id or folder.
@@ -77,25 +109,16 @@ def get_model(model_id: str, where: Any = None) -> LoadedModel:
     Raises:
         ValueError: the core's readable message (unknown id, unsupported family...).
     """
+    hit = model_cache().get(model_id, pin=_pin())
+    if hit is not None:
+        return hit
     box = (where or st).empty()
-    shown = {"started": False}
 
     def progress(stage: str, fraction: float) -> None:
-        def draw() -> None:
-            box.progress(min(1.0, max(0.0, float(fraction))), text=f"Loading {model_id}: {stage}")
-
-        shown["started"] = True
-        if _in_cached is None:
-            draw()
-            return
-        token = _in_cached.set(False)
-        try:
-            draw()
-        finally:
-            _in_cached.reset(token)
+        box.progress(min(1.0, max(0.0, float(fraction))), text=f"Loading {model_id}: {stage}")
 
     try:
-        return _load_model(model_id, _progress=progress)
+        return _load_model(model_id, progress)
     finally:
         box.empty()
 
@@ -111,12 +134,6 @@ def recipe_key(state: AppState, plan: MaskPlan) -> str:
     """The full recipe of one run (model, input, resolved plan incl. seed) as a canonical JSON string."""
     return json.dumps({"model": state.model, "input": [state.input_kind, state.input_ref], "plan": plan.to_dict()},
                       sort_keys=True, default=str)
-
-
-@st.cache_resource(show_spinner=False)
-def result_cache() -> ResultCache:
-    """The server's one result cache, shared by every session (bounded in bytes, see :mod:`result_cache`)."""
-    return ResultCache(budget_from_env())
 
 
 def attribution_key(state: AppState, plan: MaskPlan, what: str = "attribution") -> str:
@@ -138,22 +155,22 @@ def attribute_recipe(state: AppState, plan: MaskPlan, progress: Callable[[float,
         ValueError: a bad target, or a method this model cannot take.
     """
     def compute() -> AttributionResult:
-        _threads()
-        loaded = _load_model(state.model)
-        return attribute(loaded, encode(loaded, inputs.source_of(state)), plan, state.attr_method,
-                         state.attr_target, state.attr_steps, progress=progress)
+        with computing():
+            loaded = _load_model(state.model)
+            return attribute(loaded, encode(loaded, inputs.source_of(state)), plan, state.attr_method,
+                             state.attr_target, state.attr_steps, progress=progress)
 
-    return result_cache().get_or_compute(attribution_key(state, plan), compute)
+    return result_cache().get_or_compute(attribution_key(state, plan), compute, pin=_pin())
 
 
 def head_importance_recipe(state: AppState, plan: MaskPlan) -> HeadImportance:
     """Head importance (gradient of head gates) for the page's target, masked vs unmasked (cached)."""
     def compute() -> HeadImportance:
-        _threads()
-        loaded = _load_model(state.model)
-        return head_importance(loaded, encode(loaded, inputs.source_of(state)), plan, state.attr_target)
+        with computing():
+            loaded = _load_model(state.model)
+            return head_importance(loaded, encode(loaded, inputs.source_of(state)), plan, state.attr_target)
 
-    return result_cache().get_or_compute(attribution_key(state, plan, "heads"), compute)
+    return result_cache().get_or_compute(attribution_key(state, plan, "heads"), compute, pin=_pin())
 
 
 def inspect_recipe(state: AppState, plan: MaskPlan, layer: int) -> AttentionInspect:
@@ -161,22 +178,38 @@ def inspect_recipe(state: AppState, plan: MaskPlan, layer: int) -> AttentionInsp
     from dynmask_core.lessons.steps import inspect_layer
 
     def compute() -> AttentionInspect:
-        _threads()
-        loaded = _load_model(state.model)
-        return inspect_layer(loaded, encode(loaded, inputs.source_of(state)), plan, layer)
+        with computing():
+            loaded = _load_model(state.model)
+            return inspect_layer(loaded, encode(loaded, inputs.source_of(state)), plan, layer)
 
-    return result_cache().get_or_compute(recipe_key(state, plan) + f'{{"inspect": {int(layer)}}}', compute)
+    return result_cache().get_or_compute(recipe_key(state, plan) + f'{{"inspect": {int(layer)}}}', compute, pin=_pin())
 
 
-def run_recipe(state: AppState, plan: MaskPlan) -> RunResult:
+def run_recipe(state: AppState, plan: MaskPlan, key: str | None = None) -> RunResult:
     """Runs (or fetches from the cache) the baseline + masked forward of one side of a resolved recipe.
+
+    The result is pinned to the calling script run; keep :func:`shared_run` handles between runs instead.
 
     Raises:
         ValueError: bad input or parameters (the core's message).
     """
     def compute() -> RunResult:
-        _threads()
         loaded = _load_model(state.model)
-        return run(loaded, encode(loaded, inputs.source_of(state)), plan)
+        prepared = encode(loaded, inputs.source_of(state))
+        with computing(estimated_bytes(loaded, len(prepared.labels))):
+            return run(loaded, prepared, plan)
 
-    return result_cache().get_or_compute(recipe_key(state, plan), compute)
+    return result_cache().get_or_compute(key or recipe_key(state, plan), compute, pin=_pin())
+
+
+def shared_run(state: AppState, plan: MaskPlan) -> SharedResult:
+    """A handle on one side's result that a session may keep: the key and how to (re)compute it, no tensors."""
+    key = recipe_key(state, plan)
+    return SharedResult(key, lambda: run_recipe(state, plan, key))
+
+
+def estimated_bytes(loaded: LoadedModel, n_tokens: int) -> int:
+    """What a run holds at its peak, per layer, head and query-key cell: its result's attention (float32) and masks
+    (bool) of both runs, 10 bytes, plus the strategy's masks and the forward pass while it runs, measured at about 2
+    more (512-token SmolLM2: result 708 MB, peak 830 MB over what the process held before)."""
+    return int(loaded.n_layers) * int(loaded.n_heads) * int(n_tokens) ** 2 * 12

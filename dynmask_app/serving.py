@@ -3,17 +3,21 @@
 Read once at start from ``serving.toml`` (the repository root; ``DYNMASK_SERVING`` names another file) and then
 from environment variables, which win:
 
-==========================  ==========================  ====================================================
-setting (file key)          environment variable        default
-==========================  ==========================  ====================================================
-``allow_models``            ``DYNMASK_ALLOW_MODELS``    none: only the bundled models (comma-separated
-                                                        shell patterns of Hub ids or folders, ``*`` = any)
-``allow_hub``               ``DYNMASK_ALLOW_HUB``       false: no download from the Hugging Face Hub
-``max_params``              ``DYNMASK_MAX_PARAMS``      200,000,000 parameters
-``max_text_chars``          ``DYNMASK_MAX_TEXT_CHARS``  20,000 characters
-``max_image_mb``            ``DYNMASK_MAX_IMAGE_MB``    20
-``max_audio_mb``            ``DYNMASK_MAX_AUDIO_MB``    30
-==========================  ==========================  ====================================================
+======================  =============================  ========================================================
+setting (file key)      environment variable           default
+======================  =============================  ========================================================
+``allow_models``        ``DYNMASK_ALLOW_MODELS``       none: only the bundled models (comma-separated
+                                                       shell patterns of Hub ids or folders, ``*`` = any)
+``allow_hub``           ``DYNMASK_ALLOW_HUB``          false: no download from the Hugging Face Hub
+``max_params``          ``DYNMASK_MAX_PARAMS``         200,000,000 parameters
+``max_text_chars``      ``DYNMASK_MAX_TEXT_CHARS``     20,000 characters
+``max_image_mb``        ``DYNMASK_MAX_IMAGE_MB``       20
+``max_audio_mb``        ``DYNMASK_MAX_AUDIO_MB``       30
+``result_budget_mb``    ``DYNMASK_RESULT_BUDGET_MB``   1024: results of every session, in tensor bytes
+``model_budget_mb``     ``DYNMASK_MODEL_BUDGET_MB``    2048: loaded models, in tensor bytes (the newest stays)
+``figure_budget_mb``    ``DYNMASK_FIGURE_BUDGET_MB``   64: built figures, shared by every session (JSON bytes)
+``parallel_runs``       ``DYNMASK_PARALLEL_RUNS``      2: computations at once (more wait their turn)
+======================  =============================  ========================================================
 
 A refused model gets one line that says why and what to ask for. Messages never say whether a path exists on the
 server: a folder that is not allowed, and an allowed one that cannot be loaded, both get words that hold either way.
@@ -41,7 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FILE = ROOT / "serving.toml"
 _ENV = {"allow_models": "DYNMASK_ALLOW_MODELS", "allow_hub": "DYNMASK_ALLOW_HUB", "max_params": "DYNMASK_MAX_PARAMS",
         "max_text_chars": "DYNMASK_MAX_TEXT_CHARS", "max_image_mb": "DYNMASK_MAX_IMAGE_MB",
-        "max_audio_mb": "DYNMASK_MAX_AUDIO_MB"}
+        "max_audio_mb": "DYNMASK_MAX_AUDIO_MB", "result_budget_mb": "DYNMASK_RESULT_BUDGET_MB",
+        "model_budget_mb": "DYNMASK_MODEL_BUDGET_MB", "figure_budget_mb": "DYNMASK_FIGURE_BUDGET_MB",
+        "parallel_runs": "DYNMASK_PARALLEL_RUNS"}
 
 
 @dataclass(frozen=True)
@@ -54,11 +60,18 @@ class ServingPolicy:
     max_text_chars: int = MAX_CHARS
     max_image_mb: float = MAX_IMAGE_BYTES / 2**20
     max_audio_mb: float = MAX_AUDIO_BYTES / 2**20
+    result_budget_mb: float = 1024
+    model_budget_mb: float = 2048
+    figure_budget_mb: float = 64
+    parallel_runs: int = 2
     source: str = "built-in defaults"
 
     def __post_init__(self) -> None:
         if self.max_params < 1 or self.max_text_chars < 1 or self.max_image_mb <= 0 or self.max_audio_mb <= 0:
             raise ValueError("serving policy: the maximums must be positive")
+        if min(self.result_budget_mb, self.model_budget_mb, self.figure_budget_mb) < 0 \
+                or not 1 <= self.parallel_runs <= 64:
+            raise ValueError("serving policy: the budgets cannot be negative and parallel_runs is 1 to 64")
         if self.max_text_chars > MAX_CHARS or self.max_image_mb * 2**20 > MAX_IMAGE_BYTES \
                 or self.max_audio_mb * 2**20 > MAX_AUDIO_BYTES:
             raise ValueError(f"serving policy: the input maximums cannot exceed the app's own ({MAX_CHARS} "
@@ -115,7 +128,26 @@ class ServingPolicy:
                 ("Largest model", f"{self.max_params / 1e6:,.0f}M parameters"),
                 ("Longest text", f"{self.max_text_chars:,} characters"),
                 ("Largest picture", f"{self.max_image_mb:g} MB"), ("Largest recording", f"{self.max_audio_mb:g} MB"),
+                ("Memory for results (all sessions)", f"{self.result_budget_mb:,.0f} MB"),
+                ("Memory for models", f"{self.model_budget_mb:,.0f} MB"),
+                ("Memory for built figures", f"{self.figure_budget_mb:,.0f} MB"),
+                ("Computations at once", str(self.parallel_runs)),
                 ("Read from", self.source)]
+
+    @property
+    def result_budget(self) -> int:
+        """The results' budget in bytes."""
+        return int(self.result_budget_mb * 2**20)
+
+    @property
+    def model_budget(self) -> int:
+        """The models' budget in bytes."""
+        return int(self.model_budget_mb * 2**20)
+
+    @property
+    def figure_budget(self) -> int:
+        """The built figures' budget in bytes."""
+        return int(self.figure_budget_mb * 2**20)
 
 
 def load_policy(env: Mapping[str, str] | None = None) -> ServingPolicy:
@@ -161,7 +193,7 @@ def _typed(name: str, value: Any) -> Any:
             if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
                 raise ValueError
             return text in ("1", "true", "yes", "on")
-        if name in ("max_params", "max_text_chars"):
+        if name in ("max_params", "max_text_chars", "parallel_runs"):
             return int(str(value).replace("_", "").replace(",", ""))
         return float(value)
     except (TypeError, ValueError):

@@ -94,8 +94,15 @@ def _captured(ctx: RunContext) -> tuple[Tensor | None, Tensor | None, int]:
     """Stacks what the layers recorded into ``(L, H, Q, K)`` masks and weights (None when layer shapes differ)."""
     if not ctx.attention or any(t.shape != ctx.attention[0].shape for t in ctx.attention):
         return None, None, 0
-    attention = torch.stack(ctx.attention).float().cpu()  # (L, H, Q, K)
-    masks = torch.stack([_effective(*parts) for parts in ctx.masks]).cpu()  # (L, H, Q, K)
+    # (L, H, Q, K), filled layer by layer and each layer's capture dropped once copied: a long input's peak memory is
+    # one copy of the weights, not two (torch.stack would hold every layer's capture and the stack at once)
+    attention = torch.empty((len(ctx.attention), *ctx.attention[0].shape), dtype=torch.float32)
+    for i in range(len(ctx.attention)):
+        attention[i] = ctx.attention[i]
+        ctx.attention[i] = None
+    masks = torch.empty(attention.shape, dtype=torch.bool)
+    for i, parts in enumerate(ctx.masks):
+        masks[i] = _effective(*parts)
     empty_rows = int((attention.sum(dim=-1) == 0).sum())  # rows that really got no weight, in any mode
     return masks, attention, empty_rows
 

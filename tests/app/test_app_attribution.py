@@ -29,8 +29,7 @@ def cached_attribution(at: AppTest):
     from dynmask_app import runner
 
     state = at.session_state["attr.active"]
-    memo = at.session_state["attr.memo"]
-    (result,) = memo.values()
+    (result,) = at.session_state["attr.shown"].values()
     return runner.result_cache().get(runner.attribution_key(state, result.plan))
 
 
@@ -78,7 +77,7 @@ def test_pruning_switches_off_the_least_important_heads() -> None:
     assert at.query_params["s"] == "head_gate" and at.query_params["p.off"] == " ".join(off)
     assert at.selectbox(key="attr.s1").value == "head_gate"  # the sidebar shows the new recipe
     # the masked run really has those heads off
-    (result,) = at.session_state["attr.memo"].values()
+    (result,) = at.session_state["attr.shown"].values()
     for pair in off:
         layer, head = map(int, pair.split("."))
         assert float(result.attention[layer, head].sum()) == 0.0

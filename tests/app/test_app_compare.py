@@ -25,9 +25,9 @@ def ok(at: AppTest) -> None:
 
 
 def sides(at: AppTest):
-    memo = at.session_state["cmp.memo"]
-    assert len(memo) == 2
-    a, b = memo.values()
+    shown = at.session_state["cmp.shown"]
+    assert len(shown) == 2
+    a, b = (handle.resolve() for handle in shown.values())
     return a, b
 
 

@@ -75,7 +75,7 @@ def test_a_custom_mask_from_a_link_is_the_lesson_mask() -> None:
     at = open_page(link.to_query_params())
     ok(at)
     assert "largest difference" in at.success[0].value
-    (result,) = at.session_state["steps.memo"].values()
+    (result,) = at.session_state["steps.shown"].values()
     assert result.masks[0, 0].int().tolist() == lower
 
 

@@ -49,7 +49,7 @@ def test_image_link_shows_overlays_and_the_numbers_of_the_core(vit_folder) -> No
     for text in ("Masked run: CLS attends to (L1 H2)", "Baseline: CLS attends to", "Mask applied for CLS",
                  "Rollout, masked run", "Class probabilities"):
         assert text in titles, text
-    shown = next(iter(at.session_state["pg.memo"].values()))
+    shown = next(iter(at.session_state["pg.shown"].values())).resolve()
     loaded = load(vit_folder, device="cpu")
     direct = run(loaded, encode(loaded, state.source()), MaskPlan.of("neighborhood2d", {"radius": 1}))
     assert shown.metrics == direct.metrics and torch.equal(shown.masks, direct.masks)
@@ -77,5 +77,5 @@ def test_bundled_media_links_with_input_masks(state: AppState, titles: tuple[str
     shown = _charts(at)
     for text in titles:
         assert text in shown, text
-    result = next(iter(at.session_state["pg.memo"].values()))
+    result = next(iter(at.session_state["pg.shown"].values())).resolve()
     assert result.hidden is not None and bool(result.hidden.any()) and result.seed == state.seed

@@ -30,8 +30,8 @@ def charts(at: AppTest) -> list:
 
 
 def result_of(at: AppTest, ns: str = "pg"):
-    memo = at.session_state[f"{ns}.memo"]
-    return next(iter(memo.values())) if len(memo) == 1 else memo
+    shown = {key: handle.resolve() for key, handle in at.session_state[f"{ns}.shown"].items()}
+    return next(iter(shown.values())) if len(shown) == 1 else shown
 
 
 def test_empty_state_before_first_run() -> None:
@@ -53,11 +53,15 @@ def test_run_default_model_shows_views_and_metrics() -> None:
     baseline = [label for label in labels if label.startswith("Baseline: ")]
     assert len(baseline) == 1 and baseline[0].split(": ")[1] in {"positive", "negative"}
     assert labels[baseline[0]].endswith("%")
-    assert len(charts(at)) >= 5  # output, mask, attention, difference, model view
+    assert len(charts(at)) >= 4  # output, mask, attention, difference (the model view waits for its tab)
     assert at.query_params["s"] == ["sliding_window"] or at.query_params["s"] == "sliding_window"
     assert any("Seed used" in c.value for c in at.caption)
     titles = " ".join(c.proto.spec for c in charts(at))
-    assert "Mask applied" in titles and "Masked minus baseline" in titles and "Model view" in titles
+    assert "Mask applied" in titles and "Masked minus baseline" in titles and "Model view" not in titles
+    at.session_state["pg.view_tab"] = "Model view (all layers x heads)"  # the user opens the all-layers tab
+    at.run()
+    ok(at)
+    assert "Model view" in " ".join(c.proto.spec for c in charts(at)) and len(charts(at)) >= 5
 
 
 RECIPES = [
@@ -113,7 +117,7 @@ def test_invalid_link_values_warn_and_fall_back(query: dict[str, str], named: st
     assert named in warnings
     assert at.selectbox(key="pg.s1").value == "sliding_window"
     assert at.selectbox(key="pg.view_layer").value == 0
-    assert len(charts(at)) >= 5  # the defaults still ran
+    assert len(charts(at)) >= 4  # the defaults still ran (output, mask, attention, difference)
 
 
 def test_bad_model_id_shows_error_and_keeps_the_rest() -> None:

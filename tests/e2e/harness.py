@@ -38,8 +38,8 @@ def free_port() -> int:
 
 
 def streamlit_command(port: int) -> list[str]:
-    """The command that serves the app on ``port`` (headless, no telemetry)."""
-    return [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+    """The command that serves the app on ``port`` (headless, no telemetry): ``serve.py``, as deployed."""
+    return [sys.executable, "-m", "streamlit", "run", str(ROOT / "serve.py"), "--server.headless", "true",
             "--server.port", str(port), "--browser.gatherUsageStats", "false"]
 
 
@@ -186,3 +186,16 @@ def click_run(page: Any, timeout: float = 120.0) -> None:
     since = runs_started(page)
     page.get_by_role("button", name="Run", exact=True).click()
     wait_idle(page, timeout, since=since)
+
+
+def server_pid(port: int) -> int:
+    """The Streamlit process serving ``port`` (found by its command line), to read its CPU time and memory."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"streamlit" in b" ".join(cmd) and str(port).encode() in cmd:
+                return int(entry.name)
+    raise RuntimeError(f"no streamlit process serves port {port}")
