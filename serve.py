@@ -11,11 +11,19 @@ The C allocator is told to give freed memory back (:mod:`dynmask_app.allocator`)
 
 from __future__ import annotations
 
-import streamlit as st
-from starlette.middleware import Middleware
+import os
 
-from dynmask_app.allocator import return_freed_memory
-from dynmask_app.static_assets import StaticAssetsMiddleware
+# Idle OpenMP workers sleep instead of spinning (read when torch loads its OpenMP runtime, so before any import of
+# torch). A spinning worker competes for the cores with the server's other threads and the sessions' work: a 32-token
+# MiniLM run took 0.25 s inside the server on two cores instead of 0.06 s with it (bench/app_latency.py); same
+# threads, so the same numbers as the command line, bit for bit.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import streamlit as st  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
+
+from dynmask_app.allocator import return_freed_memory  # noqa: E402
+from dynmask_app.static_assets import StaticAssetsMiddleware  # noqa: E402
 
 return_freed_memory()  # freed results go back to the system (dynmask_app/allocator.py)
 app = st.App("app.py", middleware=[Middleware(StaticAssetsMiddleware)])
