@@ -49,7 +49,7 @@ def compare_views(state: AppState, a: Any, b: Any) -> None:
     c1, c2 = st.columns(2)
     for col, side, result in ((c1, "a", a), (c2, "b", b)):
         with col:
-            st.markdown(f"#### {label[side]}")
+            st.markdown(f"#### {messages.plain(label[side])}")  # the label carries link-supplied parameters
             st.markdown(messages.plain(result.output.line(result.metrics)))
             strategy_card(state, side)
     st.caption(messages.plain(f"Baseline (no extra mask): {a.baseline_output.headline()}."))
