@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -14,8 +15,14 @@ from dynmask_core import viz
 from dynmask_core.analysis import mask_patterns
 
 CHART_CONFIG = viz.PNG_CONFIG
-#: The all-layers tab: its figure is built only while the tab is open (the tabs rerun the fragment on a switch).
+#: The single-head figures of :func:`head_figures`, in tab order.
+HEAD_VIEWS = ("mask", "attention", "diff")
+#: The all-layers tab.
 MODEL_VIEW_TAB = "Model view (all layers x heads)"
+#: The chart tabs of :func:`single_head_views`: view name -> tab title (the mask tab first: open by default).
+#: A chart is built and sent only once its tab has been opened for the view shown (see :func:`_views_to_draw`).
+CHART_TABS = {"mask": "Mask applied", "attention": "Attention weights", "diff": "Masked − baseline",
+              "model_view": MODEL_VIEW_TAB}
 
 #: Views drawn on the input itself, first among the tabs, per input kind: (title, draw(state, result, layer, head, ns)).
 _INPUT_TABS: dict[str, tuple[tuple[str, Any], ...]] = {
@@ -32,10 +39,13 @@ def show_figure(fig: Any, name: str, key: str | None = None) -> None:
 
 
 def head_figures(state: AppState, result: Any, layer: int, head: int, show: str = "masked",
-                 max_side: int = viz.MAX_SIDE) -> dict[str, Any]:
-    """The mask / attention / difference figures of one layer and head (shared with the HTML export).
+                 max_side: int = viz.MAX_SIDE, names: Iterable[str] = HEAD_VIEWS,
+                 cache: ByteLRU | None = None) -> dict[str, Any]:
+    """The mask / attention / difference figures of one layer and head (shared with the HTML export), only those in
+    ``names`` (each is built only when asked for: a Run shows one).
 
     Built once per result and arguments for the whole server (:mod:`dynmask_app.figure_cache`): never mutate them.
+    ``cache``: as in :func:`dynmask_app.figure_cache.figure` (a deferred download passes the one it captured).
     """
     where = f"layer {layer}, head {head}"
     titles = {"mask": f"Mask applied ({where}): {state.label()}", "attention": f"Attention, {show} run ({where})",
@@ -54,8 +64,9 @@ def head_figures(state: AppState, result: Any, layer: int, head: int, show: str 
                                         result.tokens, titles["diff"], max_side=max_side),
     }
     return {name: figure_cache.figure(state, result, f"head.{name}", (layer, head, show if name == "attention"
-                                                                      else None, titles[name], max_side), build)
-            for name, build in builds.items()}
+                                                                      else None, titles[name], max_side),
+                                      builds[name], cache)
+            for name in HEAD_VIEWS if name in names}
 
 
 def output_figure(state: AppState, result: Any, cache: ByteLRU | None = None) -> Any:
@@ -100,6 +111,33 @@ def result_views(state: AppState, result: Any) -> None:
                                                          lambda: mask_patterns(result.masks)))
 
 
+def _downloads(state: AppState, result: Any, layer: int, head: int, show: str) -> None:
+    """The Downloads tab; the HTML export's figures are built (or fetched) only when it is asked for."""
+    cache = figure_cache.shared()  # the deferred HTML download runs outside this script's thread
+
+    def shown() -> list[tuple[str, Any]]:
+        output = output_figure(state, result, cache)
+        figs = head_figures(state, result, layer, head, show, cache=cache)
+        return ([("Output before and after", output)] if output is not None else []) + [
+            ("Mask applied", figs["mask"]), ("Attention weights", figs["attention"]),
+            ("Masked minus baseline", figs["diff"]), ("Model view", model_view_figure(state, result, layer, head,
+                                                                                     cache))]
+
+    downloads.download_panel(state, result, layer, head, shown)
+
+
+def _views_to_draw(ns: str, view: tuple, opened: Iterable[str]) -> set[str]:
+    """The chart tabs to draw for ``view`` (result, layer, head, run shown): the one open now and those opened before
+    for this same view (their charts stay in the page, so going back to a tab shows it at once). A Run or another
+    layer, head or run shown starts again from the open tab: the hidden tabs' figures are neither built nor sent
+    (nor drawn by the browser) until opened."""
+    key = f"{ns}.view_drawn"
+    before, drawn = st.session_state.get(key, (None, ()))
+    names = (set(drawn) if before == view else set()) | set(opened)
+    st.session_state[key] = (view, tuple(sorted(names)))
+    return names
+
+
 @st.fragment
 def single_head_views(state: AppState, result: Any, n_patterns: int) -> None:
     """Layer/head pickers (kept in the URL) and the mask / attention / difference tabs; reruns alone."""
@@ -115,43 +153,39 @@ def single_head_views(state: AppState, result: Any, n_patterns: int) -> None:
                     format_func=lambda s: "the masked run" if s == "masked" else "the baseline run (no extra mask)")
     session.set_view(page, layer, head)
     state = session.active(page) or state
-    figs = head_figures(state, result, layer, head, show)
     q = len(result.tokens)
     note = viz.pooling_note(q, viz.pool_factor(q, viz.MAX_SIDE))
     extra = _INPUT_TABS.get(result.kind, ())
-    # Stateful tabs (key + on_change): a switch reruns this fragment alone, and the open tab is known, so the
-    # all-layers figure is built (or fetched) only while its tab is open. The key keeps the open tab over reruns.
-    tabs = st.tabs([title for title, _ in extra] + ["Mask applied", "Attention weights", "Masked − baseline",
-                                                   MODEL_VIEW_TAB, "Downloads"],
+    # Stateful tabs (key + on_change): a switch reruns this fragment alone, and the open tab is known, so a chart
+    # tab's figure is built (or fetched) and sent only once its tab is opened. The key keeps the open tab over reruns.
+    tabs = st.tabs([title for title, _ in extra] + [*CHART_TABS.values(), "Downloads"],
                    key=f"{ns}.view_tab", on_change="rerun")
     for tab, (_, draw) in zip(tabs, extra):
         with tab:
             draw(state, result, layer, head, ns)
-    tab_mask, tab_attn, tab_diff, tab_model, tab_dl = tabs[len(extra):]
-    with tab_mask:
+    chart_tabs = dict(zip(CHART_TABS, tabs[len(extra):]))
+    drawn = _views_to_draw(ns, (figure_cache.result_id(state, result), layer, head, show),
+                           [name for name, tab in chart_tabs.items() if tab.open])
+    figs = head_figures(state, result, layer, head, show, names=drawn)
+    with chart_tabs["mask"]:
         st.caption(_mask_caption(result, layer, head, n_patterns))
-        show_figure(figs["mask"], f"dynmask-mask-L{layer}-H{head}", key="mask_fig")
-    with tab_attn:
+        if "mask" in figs:
+            show_figure(figs["mask"], f"dynmask-mask-L{layer}-H{head}", key="mask_fig")
+    with chart_tabs["attention"]:
         st.caption("Each row is one query token; its weights over the keys sum to 1 (0 if nothing is allowed). "
                    "Masked and baseline share one colour scale.")
-        show_figure(figs["attention"], f"dynmask-attention-L{layer}-H{head}", key="attn_fig")
-    with tab_diff:
+        if "attention" in figs:
+            show_figure(figs["attention"], f"dynmask-attention-L{layer}-H{head}", key="attn_fig")
+    with chart_tabs["diff"]:
         st.caption("Red: the mask gave this key more weight than the baseline did; blue: less. White: no change.")
-        show_figure(figs["diff"], f"dynmask-diff-L{layer}-H{head}", key="diff_fig")
-    with tab_model:
+        if "diff" in figs:
+            show_figure(figs["diff"], f"dynmask-diff-L{layer}-H{head}", key="diff_fig")
+    with chart_tabs["model_view"]:
         st.caption(viz.model_view_note(q, layers, heads) + " Masked run; the red box is the layer/head picked above.")
-        if tab_model.open:
+        if "model_view" in drawn:
             show_figure(model_view_figure(state, result, layer, head), "dynmask-model-view", key="model_view")
     if note:
         st.caption(note)
-    cache = figure_cache.shared()  # the deferred HTML download runs outside this script's thread
-
-    def shown() -> list[tuple[str, Any]]:
-        output = output_figure(state, result, cache)
-        return ([("Output before and after", output)] if output is not None else []) + [
-            ("Mask applied", figs["mask"]), ("Attention weights", figs["attention"]),
-            ("Masked minus baseline", figs["diff"]), ("Model view", model_view_figure(state, result, layer, head,
-                                                                                     cache))]
-
-    with tab_dl:
-        downloads.download_panel(state, result, layer, head, shown)
+    with tabs[-1]:
+        if tabs[-1].open:  # the buttons too wait for their tab
+            _downloads(state, result, layer, head, show)

@@ -1,5 +1,5 @@
-"""The shared figure cache: a second session on the same link builds no figure, the all-layers view waits for its tab,
-the cache keeps to its byte budget, and another recipe never gets this one's figure."""
+"""The shared figure cache: a second session on the same link builds no figure, a chart tab's figure waits for its
+tab to be opened, the cache keeps to its byte budget, and another recipe never gets this one's figure."""
 
 from __future__ import annotations
 
@@ -53,17 +53,50 @@ def _titles(at: AppTest) -> str:
     return " ".join(_specs(at).values())
 
 
+def _open_tab(at: AppTest, title: str) -> AppTest:
+    at.session_state["pg.view_tab"] = title  # what a click on the tab sends
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def test_a_second_session_on_the_same_link_builds_no_figure(built: Counter) -> None:
     state = AppState(strategy="random_dynamic", params={"p": 0.4}, seed=9101, layer=1, head=2)
     cache = figure_cache.shared()
     first = _open(state)
-    assert built["mask_figure"] == 1 and built["attention_figure"] == 1 and built["diff_figure"] == 1
+    assert built == Counter({"mask_figure": 1})  # the open tab's figure only
+    _open_tab(first, "Attention weights")
+    assert built == Counter({"mask_figure": 1, "attention_figure": 1})
     before, built_before = cache.computed, sum(built.values())
     second = _open(state)
     assert cache.computed == before and sum(built.values()) == built_before  # nothing built for the second session
+    _open_tab(second, "Attention weights")
+    assert cache.computed == before and sum(built.values()) == built_before
     assert sorted(_specs(second).values()) == sorted(_specs(first).values())  # and it shows the same figures
     second.run()  # a rerun of the same view builds nothing either
     assert cache.computed == before
+
+
+def test_hidden_tabs_wait_until_opened_and_keep_their_chart_for_the_view(built: Counter) -> None:
+    state = AppState(strategy="random_dynamic", params={"p": 0.4}, seed=9106, layer=1, head=2)
+    at = _open(state)
+    assert at.session_state["pg.view_tab"] == "Mask applied"
+    titles = _titles(at)
+    assert "Mask applied (layer 1, head 2)" in titles and "Attention, masked run" not in titles
+    assert "Masked minus baseline" not in titles and len(at.get("plotly_chart")) == 2  # the output and the mask
+    _open_tab(at, "Attention weights")
+    assert "Attention, masked run (layer 1, head 2)" in _titles(at) and "Mask applied" in _titles(at)
+    _open_tab(at, "Masked − baseline")  # every tab opened so far keeps its chart: going back shows it at once
+    titles = _titles(at)
+    assert all(f"{t} (layer 1, head 2)" in titles for t in ("Mask applied", "Attention, masked run",
+                                                            "Masked minus baseline attention"))
+    assert built == Counter({"mask_figure": 1, "attention_figure": 1, "diff_figure": 1})
+    at.selectbox(key="pg.view_head").set_value(3).run()  # another head: the open tab's figure only, for head 3
+    titles = _titles(at)
+    assert "Masked minus baseline attention (layer 1, head 3)" in titles and "Mask applied" not in titles
+    assert "Attention, masked run" not in titles and built["diff_figure"] == 2 and built["mask_figure"] == 1
+    _open_tab(at, "Mask applied")
+    assert "Mask applied (layer 1, head 3)" in _titles(at) and built["mask_figure"] == 2
 
 
 def test_another_layer_or_head_builds_only_that_views_figures(built: Counter) -> None:
@@ -73,12 +106,15 @@ def test_another_layer_or_head_builds_only_that_views_figures(built: Counter) ->
     before = cache.computed
     built.clear()
     at = _open(dataclasses.replace(state, layer=2, head=5))
-    # mask, attention and difference of layer 2 head 5; the output figure is shared, the model view not opened
-    assert cache.computed - before == 3
-    assert built == Counter({"mask_figure": 1, "attention_figure": 1, "diff_figure": 1})
+    # the mask of layer 2 head 5 (its tab is open); the output figure is shared, the other tabs not opened
+    assert cache.computed - before == 1
+    assert built == Counter({"mask_figure": 1})
     assert "layer 2, head 5" in _titles(at)
+    _open_tab(at, "Attention weights")
+    assert cache.computed - before == 2 and built["attention_figure"] == 1
     at.radio(key="pg.view_run").set_value("baseline").run()  # the baseline's attention: one more figure
-    assert cache.computed - before == 4 and built["attention_figure"] == 2 and built["mask_figure"] == 1
+    assert cache.computed - before == 3 and built["attention_figure"] == 2 and built["mask_figure"] == 1
+    assert "Attention, baseline run (layer 2, head 5)" in _titles(at)
 
 
 def test_the_model_view_is_built_only_when_its_tab_is_opened(built: Counter) -> None:
@@ -86,35 +122,35 @@ def test_the_model_view_is_built_only_when_its_tab_is_opened(built: Counter) -> 
     at = _open(state)
     assert built["model_view_figure"] == 0 and "Model view" not in _titles(at)
     assert at.session_state["pg.view_tab"] == "Mask applied"
-    at.session_state["pg.view_tab"] = MODEL_VIEW  # what a click on the tab sends
-    at.run()
-    assert not at.exception
+    _open_tab(at, MODEL_VIEW)
     assert built["model_view_figure"] == 1 and "Model view" in _titles(at)
     at.selectbox(key="pg.view_head").set_value(4).run()  # the tab stays open over a rerun, for the new head
     assert at.session_state["pg.view_tab"] == MODEL_VIEW and built["model_view_figure"] == 2
     assert "Model view" in _titles(at)
     other = _open(dataclasses.replace(state, head=4))  # another session: the tab opens on the shared figure
-    other.session_state["pg.view_tab"] = MODEL_VIEW
-    other.run()
+    _open_tab(other, MODEL_VIEW)
     assert built["model_view_figure"] == 2 and "Model view" in _titles(other)
 
 
-def test_the_html_download_builds_the_model_view_only_when_asked(built: Counter,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_html_download_builds_its_figures_only_when_asked(built: Counter,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from dynmask_app import downloads
 
     buttons = {}
     monkeypatch.setattr(downloads, "_button", lambda label, data, file_name, mime, key, help="": buttons.update(
         {key: data}))
-    _open(AppState(strategy="random_dynamic", params={"p": 0.3}, seed=9105, layer=2, head=1))
-    assert built["model_view_figure"] == 0 and "dl_html" in buttons
+    at = _open(AppState(strategy="random_dynamic", params={"p": 0.3}, seed=9105, layer=2, head=1))
+    assert not buttons  # the buttons wait for their tab too
+    _open_tab(at, "Downloads")
+    assert built == Counter({"mask_figure": 1}) and "dl_html" in buttons  # the tabs not opened: not built
     page = buttons["dl_html"]().decode()  # what a click runs, after the script run, outside its thread
-    assert built["model_view_figure"] == 1
-    for caption in ("Output before and after", "Mask applied", "Attention weights", "Model view"):
+    assert built == Counter({"mask_figure": 1, "attention_figure": 1, "diff_figure": 1, "model_view_figure": 1})
+    for caption in ("Output before and after", "Mask applied", "Attention weights", "Masked minus baseline",
+                    "Model view"):
         assert f"<h2>{caption}</h2>" in page
     assert "layer 2, head 1" in page
-    buttons["dl_html"]()  # a second click: the figure is the shared one
-    assert built["model_view_figure"] == 1
+    buttons["dl_html"]()  # a second click: the figures are the shared ones
+    assert sum(built.values()) == 4
 
 
 def test_compare_second_session_builds_no_figure(built: Counter) -> None:

@@ -7,6 +7,7 @@ Playwright is imported lazily so that collecting this module (``--doctest-module
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -199,3 +200,20 @@ def server_pid(port: int) -> int:
             if b"streamlit" in b" ".join(cmd) and str(port).encode() in cmd:
                 return int(entry.name)
     raise RuntimeError(f"no streamlit process serves port {port}")
+
+
+def output_numbers(page) -> dict[str, str]:
+    """The output section's metrics (label -> shown value) and the seed caption's number."""
+    out = {}
+    for metric in page.get_by_test_id("stMetric").all():
+        label = metric.get_by_test_id("stMetricLabel").inner_text().strip()
+        out[label] = metric.get_by_test_id("stMetricValue").inner_text().strip()
+    seed = page.get_by_text(re.compile(r"^Seed used: \d+")).first.inner_text()
+    out["seed"] = re.match(r"Seed used: (\d+)", seed).group(1)
+    return out
+
+
+def mask_data(page) -> str:
+    """The drawn mask heatmap's cells (layer/head shown), as the browser's plotly holds them."""
+    return page.evaluate("""() => { const g = document.querySelector('.st-key-mask_fig .js-plotly-plot');
+        return JSON.stringify(g.data[0].z); }""")

@@ -13,7 +13,9 @@ from tests.e2e.harness import (
     EXCEPTION,
     app_server,
     click_run,
+    mask_data,
     open_app,
+    output_numbers,
     pick,
     runs_started,
     set_text,
@@ -34,23 +36,6 @@ def widget_label(page, text: str):
     """The sidebar widget labelled exactly ``text``."""
     return page.get_by_test_id("stSidebar").get_by_test_id("stWidgetLabel").filter(
         has_text=re.compile(rf"^{re.escape(text)}$"))
-
-
-def output_numbers(page) -> dict[str, str]:
-    """The output section's metrics (label -> shown value) and the seed caption's number."""
-    out = {}
-    for metric in page.get_by_test_id("stMetric").all():
-        label = metric.get_by_test_id("stMetricLabel").inner_text().strip()
-        out[label] = metric.get_by_test_id("stMetricValue").inner_text().strip()
-    seed = page.get_by_text(re.compile(r"^Seed used: \d+")).first.inner_text()
-    out["seed"] = re.match(r"Seed used: (\d+)", seed).group(1)
-    return out
-
-
-def mask_data(page) -> str:
-    """The drawn mask heatmap's cells (layer/head shown), as the browser's plotly holds them."""
-    return page.evaluate("""() => { const g = document.querySelector('.st-key-mask_fig .js-plotly-plot');
-        return JSON.stringify(g.data[0].z); }""")
 
 
 def query(page) -> dict[str, str]:
@@ -74,9 +59,13 @@ def test_run_shows_heatmaps(app_url, page, screenshot):
     qp = query(page)
     assert qp["v"] == "2" and qp["input"] == "text" and qp["ref"] == SENTENCE
     assert qp["s"] == "sliding_window" and qp["model"] == "minilm"
-    # The other heatmap tabs: each draws its chart once shown (output + mask + attention + diff + model view).
-    for tab in ("Attention weights", "Masked − baseline", "Model view (all layers x heads)"):
+    # The other chart tabs: a hidden tab's chart is not sent until its tab is opened; then it is drawn, and the
+    # tabs opened for this view keep theirs (output + mask + attention + diff + model view).
+    assert page.locator(".st-key-attn_fig, .st-key-diff_fig, .st-key-model_view").count() == 0
+    for tab, key in (("Attention weights", "attn_fig"), ("Masked − baseline", "diff_fig"),
+                     ("Model view (all layers x heads)", "model_view")):
         page.get_by_role("tab", name=tab, exact=True).click()
+        page.wait_for_selector(f".st-key-{key} .main-svg", timeout=60_000)
     assert wait_charts(page, 5) == 5
     page.get_by_role("tab", name="Mask applied", exact=True).click()
     shot = screenshot(page, "playground-sliding-window")
