@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for people and CI:  bash scripts/dev.sh app   |   bash scripts/dev.sh test [pytest args]
-#   app:  set everything up, then serve the app on the bundled default model (http://localhost:8501)
-#   test: set everything up (plus Debian's chromium for the browser tests), then run the whole test suite
+#   app:   set everything up, then serve the app on the bundled default model (http://localhost:8501)
+#   test:  set everything up (plus Debian's chromium for the browser tests), then run the whole test suite
+#   setup: set everything up as test does, and stop there (scripts/container-smoke.sh uses it)
 # Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +57,11 @@ case "${1:-}" in
     # serve.py: app.py + pages/ behind Streamlit's ASGI entry point, with its frontend bundle served from memory
     exec "$VENV/bin/streamlit" run serve.py --server.port "${PORT:-8501}" "$@"
     ;;
+  setup)
+    setup_python
+    setup_browser
+    prepare_models
+    ;;
   test)
     shift
     setup_python
@@ -68,7 +74,7 @@ case "${1:-}" in
     exec "$VENV/bin/python" -m pytest -q "$@"
     ;;
   *)
-    echo "usage: bash scripts/dev.sh app | test [pytest args]" >&2
+    echo "usage: bash scripts/dev.sh app | test [pytest args] | setup" >&2
     exit 2
     ;;
 esac
