@@ -24,6 +24,7 @@ from torch import Tensor
 from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
+from dynmask_core.capture import CaptureLayout, CapturePlan, LayerRecorder
 from dynmask_core.masks import ApplyOptions, ComposedMask, MaskContext, MaskOut, masked_softmax
 from dynmask_core.masks.plan import IDENTITY_PLAN, MaskPlan
 
@@ -45,7 +46,7 @@ class RunContext:
 
     plan: MaskPlan
     mask: ComposedMask
-    capture: bool
+    capture: bool | CapturePlan  # True: every layer's full weights; a CapturePlan: summaries within a budget
     names: dict[int, str]
     segment_ids: Tensor | None = None
     geometry: Any = None  # the input's Geometry (patch grid, prefix tokens), or None
@@ -54,11 +55,24 @@ class RunContext:
     masks: list[tuple[Tensor | None, Tensor | None, tuple[int, int, int]]] = field(default_factory=list)
     attention: list[Tensor] = field(default_factory=list)
     layer_names: list[str] = field(default_factory=list)
-    static_cache: dict[tuple, MaskOut] = field(default_factory=dict)
+    static_cache: dict[tuple, Any] = field(default_factory=dict)  # static masks (and tiles) of this run
     scratch: dict[str, Any] = field(default_factory=dict)
     head_gates: Tensor | None = None  # (L, H) multipliers of each head's weights (head importance), or None
     probe: Any = None  # an AttentionProbe: one layer's weights scaled and made a gradient leaf (attention attribution)
     inspect: Any = None  # an AttentionInspect: one layer's Q, K, V and masks kept (the step-by-step lesson)
+    n_layers: int = 0  # the model's attention layers, when known (sizes a budgeted capture)
+    layout: CaptureLayout | None = None  # a budgeted capture's layout, fixed at the first layer
+    recorders: list[LayerRecorder] = field(default_factory=list)  # a budgeted capture, one per layer
+
+    def recorder(self, layer: int, n_heads: int, q_len: int, k_len: int) -> LayerRecorder | None:
+        """The budgeted capture's recorder for ``layer`` in the first pass (None: not budgeted, or a later pass)."""
+        if not isinstance(self.capture, CapturePlan) or layer != len(self.recorders):
+            return None
+        if self.layout is None:
+            self.layout = self.capture.layout(max(self.n_layers, 1), n_heads, q_len, k_len)
+        rec = LayerRecorder(self.layout, layer, n_heads, q_len, k_len, q_offset=k_len - q_len)
+        self.recorders.append(rec)
+        return rec
 
 
 @dataclass
@@ -188,8 +202,13 @@ def dynmask_attention(module: torch.nn.Module, query: Tensor, key: Tensor, value
     if attention_mask is not None:
         attention_mask = attention_mask[:, :, :, :k_len]
     scale = d**-0.5 if scaling is None else scaling
-    scores = torch.matmul(query, key.transpose(2, 3)) * scale  # (B, H, Q, K)
     allowed = _model_allowed(module, attention_mask, q_len, k_len, state, query.device)
+    if state is not None and isinstance(state.capture, CapturePlan):
+        layer = state.layer_of.setdefault(id(module), len(state.layer_of))
+        out = _tiled(state, module, layer, query, key, value, allowed, attention_mask, scale, dropout)
+        if out is not None:
+            return out, None
+    scores = torch.matmul(query, key.transpose(2, 3)) * scale  # (B, H, Q, K)
     additive = attention_mask is not None and attention_mask.dtype != torch.bool
     if additive and not (state is not None and getattr(module, "is_causal", False) and not state.plan.model_causal):
         scores_in = scores + attention_mask
@@ -228,13 +247,94 @@ def dynmask_attention(module: torch.nn.Module, query: Tensor, key: Tensor, value
 
     if state is not None and state.inspect is not None and state.inspect.layer == layer:
         _keep(state.inspect, query, key, value, scale, allowed, strategy, probs)
-    if state is not None and state.capture and layer == len(state.attention):
+    recorder = state.recorder(layer, h, q_len, k_len) if state is not None else None
+    if recorder is not None:
+        recorder.add(0, slice(None), probs[0], _allowed_of(allowed, strategy, (h, q_len, k_len)))
+    elif state is not None and state.capture and layer == len(state.attention):
         # keep references only; the (H, Q, K) masks are assembled once, after the pass
         state.masks.append((allowed[0] if allowed is not None else None,
                             strategy.allowed[0] if strategy is not None else None, (h, q_len, k_len)))
         state.attention.append(probs[0].detach())
         state.layer_names.append(state.names.get(id(module), f"layer{layer}"))
     return out, probs
+
+
+def _tiled(state: RunContext, module: torch.nn.Module, layer: int, query: Tensor, key: Tensor, value: Tensor,
+           allowed: Tensor | None, model_mask: Tensor | None, scale: float, dropout: float) -> Tensor | None:
+    """A budgeted capture's layer computed one query block at a time over the key tiles its masks allow, its exact
+    weights handed to the layer's recorder as they come (:func:`~dynmask_core.sparse_attention.blockwise_attention`):
+    memory follows the mask's density, not Q x K. Output ``(B, Q, H, D)``, or None when the layer needs the eager
+    path (a batch, a score-based or soft strategy, a mode other than hard, head gates, a probe, an inspection).
+
+    The mask and its tiles are worked out once per pass for each distinct (strategy, model mask) and reused by
+    every layer that has the same ones."""
+    from dynmask_core.sparse_attention import DEFAULT_BLOCK, block_layout, blockwise_attention
+
+    b, h, q_len, _ = query.shape
+    k_len, offset = key.shape[-2], key.shape[-2] - query.shape[-2]
+    if b != 1 or state.head_gates is not None or state.probe is not None or state.inspect is not None \
+            or (dropout and module.training) or (allowed is not None and allowed.shape[1] != 1):
+        return None
+    plan = state.plan
+    masked = not state.mask.is_identity and (plan.layers is None or layer in plan.layers)
+    if masked and (state.mask.kind != "static" or state.mask.uses_scores or plan.apply.mode != "hard"):
+        return None
+    cache_key = ("tiled", q_len, k_len, h, masked, layer if masked and state.mask.per_layer else None,
+                 None if model_mask is None else id(model_mask))
+    tiled = state.static_cache.get(cache_key)
+    if tiled is None:
+        mods = _tiled_mods(state, layer, masked, allowed, q_len, k_len, h, offset, query.device)
+        if mods is None:
+            return None
+        tiled = (mods, block_layout(mods or None, q_len, k_len, h, DEFAULT_BLOCK, offset, device=query.device))
+        state.static_cache[cache_key] = tiled
+    mods, layout = tiled
+    recorder = state.recorder(layer, h, q_len, k_len)
+    if recorder is None:
+        return None
+    out = blockwise_attention(query, key, value, mods or None, scale, q_offset=offset, layout=layout,
+                              on_weights=lambda q0, q1, keys, w, a: recorder.add(q0, keys, w[0], a[0]))
+    return out.transpose(1, 2).contiguous()
+
+
+def _tiled_mods(state: RunContext, layer: int, masked: bool, allowed: Tensor | None, q_len: int, k_len: int,
+                h: int, offset: int, device: torch.device) -> list | None:
+    """The layer's masks as index functions (ANDed): the strategy's, then the model's own; None when the strategy
+    is not an index function."""
+    from dynmask_core.sparse_attention import causal_mod
+
+    mods = []
+    if masked:
+        plan = state.plan
+        ctx = MaskContext(q_len=q_len, k_len=k_len, n_heads=h, layer=layer, seed=int(plan.seed or 0),
+                          segment_ids=state.segment_ids, q_offset=offset, run_state=state.scratch,
+                          grid=getattr(state.geometry, "grid", None),
+                          prefix=int(getattr(state.geometry, "prefix", 0) or 0))
+        strategy = state.mask.mask_mod(ctx)
+        if strategy is None:
+            return None
+        if plan.heads is not None:  # heads outside the plan keep only the model's own mask
+            free = torch.ones(h, dtype=torch.bool, device=device)
+            free[[i for i in plan.heads if i < h]] = False
+            mods.append(lambda b_, h_, q_, k_, m=strategy: m(b_, h_, q_, k_) | free[h_])
+        else:
+            mods.append(strategy)
+    if allowed is not None:  # the model's own mask (padding, causality, its own windows)
+        own = allowed[0, 0]
+        causal = torch.ones(q_len, k_len, dtype=torch.bool, device=device).tril(offset)
+        if torch.equal(own, causal):  # a decoder's plain causal mask: compared, not looked up
+            mods.append(causal_mod())
+        elif not bool(own.all()):
+            mods.append(lambda b_, h_, q_, k_: own[q_ - offset, k_])
+    return mods
+
+
+def _allowed_of(model_allowed: Tensor | None, strategy: MaskOut | None, shape: tuple[int, int, int]) -> Tensor:
+    """(H|1, Q, K) bool, batch item 0: what a layer allowed, the model's own mask AND the strategy's."""
+    parts = [m[0] for m in (model_allowed, None if strategy is None else strategy.allowed) if m is not None]
+    if not parts:
+        return torch.ones((1, *shape[1:]), dtype=torch.bool)
+    return parts[0] & parts[1] if len(parts) == 2 else parts[0]
 
 
 def _keep(inspect: AttentionInspect, query: Tensor, key: Tensor, value: Tensor, scale: float,
@@ -257,7 +357,7 @@ AttentionMaskInterface.register(ATTN_IMPLEMENTATION, eager_mask)
 
 
 @contextmanager
-def applied(model: torch.nn.Module, plan: MaskPlan = IDENTITY_PLAN, *, capture: bool = False,
+def applied(model: torch.nn.Module, plan: MaskPlan = IDENTITY_PLAN, *, capture: bool | CapturePlan = False,
             segment_ids: Tensor | None = None, key_padding: Tensor | None = None,
             geometry: Any = None, head_gates: Tensor | None = None,
             probe: AttentionProbe | None = None, inspect: AttentionInspect | None = None) -> Iterator[RunContext]:
@@ -269,7 +369,8 @@ def applied(model: torch.nn.Module, plan: MaskPlan = IDENTITY_PLAN, *, capture: 
     Args:
         model: A transformers model whose attention is ``"dynmask"`` (see :func:`dynmask_core.engine.attach`).
         plan: A *resolved* plan (see :meth:`MaskPlan.resolved`).
-        capture: Record masks and attention weights of the first pass (batch item 0).
+        capture: Record masks and attention weights of the first pass (batch item 0): ``True`` every layer's in
+            full, a :class:`~dynmask_core.capture.CapturePlan` summaries and pooled maps within its budget.
         segment_ids: ``(K,)`` segment of each position, for the ``document`` strategy.
         key_padding: ``(B, K)`` bool, True = real token; needed when a causal LM is let see the future.
         geometry: The input's :class:`~dynmask_core.modalities.Geometry` (for the 2-D strategies), or None.
@@ -282,12 +383,19 @@ def applied(model: torch.nn.Module, plan: MaskPlan = IDENTITY_PLAN, *, capture: 
     """
     state = RunContext(plan=plan, mask=plan.mask(), capture=capture, names=attention_names(model),
                        segment_ids=segment_ids, key_padding=key_padding, geometry=geometry,
-                       head_gates=head_gates, probe=probe, inspect=inspect)
+                       head_gates=head_gates, probe=probe, inspect=inspect, n_layers=_layer_count(model))
     token = _ACTIVE.set(state)
     try:
         yield state
     finally:
         _ACTIVE.reset(token)
+
+
+def _layer_count(model: torch.nn.Module) -> int:
+    """The attention layers one forward pass calls, from the model's config (0 when it does not say)."""
+    config = getattr(model, "config", None)
+    config = getattr(config, "text_config", None) or config
+    return int(getattr(config, "num_hidden_layers", 0) or 0)
 
 
 def attention_names(model: torch.nn.Module) -> dict[int, str]:

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 
 class CliError(Exception):
@@ -128,9 +128,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dynmask_core import export
     from dynmask_core.engine import run
 
-    _, out, loaded, plan, prepared, record = _recipe_run(args, "playground")
+    recipe, out, loaded, plan, prepared, record = _recipe_run(args, "playground")
+    capture = _capture_of(args.capture_budget_mb, args.keep_full or [], loaded, prepared)
     try:
-        result = run(loaded, prepared, plan)
+        result = run(loaded, prepared, plan, capture=capture)
     except ValueError as err:
         raise CliError(str(err)) from None
     files = export.write_run(out, result, input_record=record)
@@ -139,6 +140,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     _note_truncated(prepared)
     print(f"wrote {out}/{', '.join(files)}")
     return 0
+
+
+#: Without --capture-budget-mb, a run whose full capture (both runs' weights and masks) would pass this keeps
+#: summaries and pooled maps within DEFAULT_CAPTURE_MB instead.
+FULL_CAPTURE_LIMIT = 2**30
+DEFAULT_CAPTURE_MB = 100.0
+
+
+def _capture_of(budget: float | None, keep: list[tuple[int, int]], loaded: Any, prepared: Any) -> Any:
+    """``True`` (every weight) or a :class:`~dynmask_core.capture.CapturePlan` keeping the ``keep`` (layer, head)
+    pairs in full when they fit."""
+    from dynmask_core.capture import CapturePlan, full_capture_bytes
+
+    n = len(prepared.labels)
+    if budget is None:
+        need = full_capture_bytes(loaded.n_layers, loaded.n_heads, n, n)
+        if need <= FULL_CAPTURE_LIMIT:
+            return True
+        budget = DEFAULT_CAPTURE_MB
+        print(f"note: {n} tokens: every layer's weights would take {need / 2**30:.1f} GB; keeping summaries and "
+              f"pooled maps within {budget:g} MB instead (--capture-budget-mb to choose)", file=sys.stderr)
+    if not budget > 0:
+        raise CliError(f"--capture-budget-mb must be more than 0, got {budget:g}")
+    for layer, head in keep:
+        if not (0 <= layer < max(loaded.n_layers, 1) and 0 <= head < max(loaded.n_heads, 1)):
+            raise CliError(f"--keep-full {layer}:{head} is outside the model: layers 0-{loaded.n_layers - 1}, "
+                           f"heads 0-{loaded.n_heads - 1}")
+    return CapturePlan(budget_bytes=int(budget * 2**20), full=tuple(keep))
 
 
 def cmd_attribute(args: argparse.Namespace) -> int:
@@ -278,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                                         "(default: model limit)")
         p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
         p.add_argument("--out", required=True, help="output folder")
+        if name == "run":
+            p.add_argument("--capture-budget-mb", type=_float("--capture-budget-mb"),
+                           help="keep per-layer/head summaries and pooled maps within this many MB instead of every "
+                                "weight (default: every weight, unless that passes 1 GB: then 100 MB)")
+            p.add_argument("--keep-full", type=_pair("--keep-full"), action="append", metavar="LAYER:HEAD",
+                           help="with a capture budget, keep this layer's head in full too (repeatable)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("models", help="list the bundled models (id, modality, task, labels, layers, heads)")
@@ -316,6 +351,32 @@ def _int(flag: str):
             return int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{flag} takes a whole number, got {text!r}") from None
+
+    return convert
+
+
+def _pair(flag: str):
+    def convert(text: str) -> tuple[int, int]:
+        layer, sep, head = text.partition(":")
+        try:
+            if sep:
+                return int(layer), int(head)
+        except ValueError:
+            pass
+        raise argparse.ArgumentTypeError(f"{flag} takes LAYER:HEAD, two whole numbers, got {text!r}")
+
+    return convert
+
+
+def _float(flag: str):
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"{flag} takes a number, got {text!r}")
+        return value
 
     return convert
 

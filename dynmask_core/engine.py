@@ -24,6 +24,7 @@ from dynmask_core.attention import (
     dynmask_attention,
     takes_custom_attention,
 )
+from dynmask_core.capture import STATS, CapturePlan, CaptureSummary
 from dynmask_core.masks.plan import IDENTITY_PLAN, MAX_SEED, MaskPlan
 
 __all__ = [
@@ -43,6 +44,8 @@ class Capture:
         layer_names: Module names of the attention layers, in call order.
         empty_rows: Number of (layer, head, query) rows whose weights are all 0 (nothing was allowed).
         seconds: Wall time of the forward pass.
+        summary: What a budgeted capture kept (:class:`~dynmask_core.capture.CaptureSummary`); then ``masks`` and
+            ``attention`` are None.
     """
 
     outputs: Any
@@ -51,10 +54,12 @@ class Capture:
     layer_names: list[str]
     empty_rows: int
     seconds: float
+    summary: CaptureSummary | None = None
 
 
 def forward(model: torch.nn.Module, inputs: Mapping[str, Tensor], plan: MaskPlan = IDENTITY_PLAN, *,
-            capture: bool = True, segment_ids: Tensor | None = None, geometry: Any = None, call=None) -> Capture:
+            capture: bool | CapturePlan = True, segment_ids: Tensor | None = None, geometry: Any = None,
+            call=None) -> Capture:
     """One forward pass of ``model`` with ``plan`` applied inside every attention layer, without gradients.
 
     For gradients, use :func:`~dynmask_core.attention.applied` directly around your own forward.
@@ -63,7 +68,8 @@ def forward(model: torch.nn.Module, inputs: Mapping[str, Tensor], plan: MaskPlan
         model: A transformers model loaded with ``attn_implementation="dynmask"``.
         inputs: Keyword tensors for the model (``input_ids``/``attention_mask``, ``pixel_values``, ...).
         plan: A *resolved* plan (see :meth:`MaskPlan.resolved`); the identity plan adds no mask.
-        capture: Record masks and attention weights.
+        capture: Record masks and attention weights: ``True`` in full, a
+            :class:`~dynmask_core.capture.CapturePlan` as summaries and pooled maps within its byte budget.
         segment_ids: ``(K,)`` segment of each position, for the ``document`` strategy.
         geometry: The input's patch grid and prefix tokens, for the 2-D strategies.
         call: What to call instead of ``model(**inputs)`` (e.g. a loaded model with its task head); gets ``inputs``.
@@ -86,6 +92,10 @@ def forward(model: torch.nn.Module, inputs: Mapping[str, Tensor], plan: MaskPlan
             f"{type(model).__name__} did not route attention through the dynmask function (attn_implementation="
             f"{impl!r}). {SUPPORTED_FAMILIES_MESSAGE}"
         )
+    if isinstance(capture, CapturePlan):
+        summary = CaptureSummary.of(ctx.recorders)
+        names = [ctx.names.get(i, f"layer{n}") for i, n in sorted(ctx.layer_of.items(), key=lambda kv: kv[1])]
+        return Capture(outputs, None, None, names[:len(ctx.recorders)], summary.empty_rows, seconds, summary)
     masks, attention, empty_rows = _captured(ctx) if capture else (None, None, 0)
     return Capture(outputs, masks, attention, ctx.layer_names, empty_rows, seconds)
 
@@ -153,6 +163,8 @@ class RunResult:
         kind: Input kind (``text``, ``image``, ``audio``).
         geometry: The input's patch grid / frame duration (:class:`~dynmask_core.modalities.Geometry`), or None.
         hidden: ``(T,)`` bool, the positions an input-masking strategy hid from the masked run, or None.
+        summary, baseline_summary: With a capture budget, what each run kept (summaries, pooled maps, the full
+            weights of the pairs asked for); then ``masks``, ``attention`` and their baselines are None.
     """
 
     model_id: str
@@ -172,6 +184,21 @@ class RunResult:
     kind: str = "text"
     geometry: Any = None
     hidden: Tensor | None = None
+    summary: CaptureSummary | None = None
+    baseline_summary: CaptureSummary | None = None
+
+    @property
+    def budgeted(self) -> bool:
+        """Whether the run kept summaries and pooled maps (a capture budget) rather than every weight."""
+        return self.summary is not None
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """``(layers, heads, queries, keys)`` of the attention, captured in full or not."""
+        if self.attention is not None:
+            return tuple(self.attention.shape)
+        s = self.summary
+        return (*s.stats.shape[:2], s.q_len, s.k_len)
 
     @property
     def seed(self) -> int:
@@ -205,8 +232,8 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no big arrays)."""
-        layers, heads, q, k = self.attention.shape
-        return {
+        layers, heads, q, k = self.shape
+        record = {
             "model": self.model_id,
             "input_kind": self.kind,
             "geometry": self.geometry_dict(),
@@ -222,15 +249,22 @@ class RunResult:
             "timings": self.timings,
             "layer_names": self.layer_names,
         }
+        if self.summary is not None:
+            record["capture"] = {"budgeted": True, "block": self.summary.block, "stats": list(STATS),
+                                 "full": [list(pair) for pair in self.summary.full],
+                                 "bytes": self.summary.nbytes + self.baseline_summary.nbytes}
+        return record
 
 
-def run(loaded: Any, prepared: Any, plan: MaskPlan) -> RunResult:
+def run(loaded: Any, prepared: Any, plan: MaskPlan, capture: bool | CapturePlan = True) -> RunResult:
     """Runs ``loaded`` on ``prepared`` input twice: with ``plan`` and without any extra mask (the baseline).
 
     Args:
         loaded: A :class:`~dynmask_core.models.LoadedModel` (callable on inputs, returning a task output).
         prepared: A :class:`~dynmask_core.modalities.Prepared` input.
         plan: The mask plan; it is validated here (and its seed drawn when None and used).
+        capture: ``True``: every layer's weights and masks in full; a :class:`~dynmask_core.capture.CapturePlan`:
+            summaries and pooled maps within its budget (each run), the full weights of the pairs it names.
 
     Raises:
         ValueError: bad plan parameters, or a layer/head index outside the model.
@@ -238,11 +272,11 @@ def run(loaded: Any, prepared: Any, plan: MaskPlan) -> RunResult:
     start = time.perf_counter()
     plan = plan.resolved()
     _check_indices(plan, loaded)
-    where = {"segment_ids": prepared.segment_ids, "geometry": prepared.geometry, "call": loaded}
+    where = {"segment_ids": prepared.segment_ids, "geometry": prepared.geometry, "call": loaded, "capture": capture}
     masked_inputs, hidden = hide_input(plan, prepared, loaded.model)
     base = forward(loaded.model, prepared.inputs, IDENTITY_PLAN, **where)
     masked = forward(loaded.model, masked_inputs, plan, **where)
-    if masked.attention is None or base.attention is None:
+    if not isinstance(capture, CapturePlan) and (masked.attention is None or base.attention is None):
         raise ValueError("the model's attention layers have different shapes; this view needs equal layers")
     result = RunResult(
         model_id=str(getattr(loaded, "id", type(loaded.model).__name__)),
@@ -262,6 +296,8 @@ def run(loaded: Any, prepared: Any, plan: MaskPlan) -> RunResult:
         kind=prepared.kind,
         geometry=prepared.geometry,
         hidden=hidden,
+        summary=masked.summary,
+        baseline_summary=base.summary,
     )
     result.timings["total_s"] = time.perf_counter() - start
     return result

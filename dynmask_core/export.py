@@ -137,6 +137,7 @@ RUN_FILES = ("run.json", "masks.npy", "attention.npy", "baseline_attention.npy")
 def write_run(folder: Any, result: Any, input_record: Mapping[str, Any] | None = None) -> tuple[str, ...]:
     """Writes a run to ``folder``: ``run.json`` (the summary, with ``input``, ``mode``, ``layers`` and ``heads`` at
     the top level), ``masks.npy`` (bool (L, H, Q, K)), ``attention.npy`` and ``baseline_attention.npy`` (float32).
+    A run with a capture budget writes :func:`budgeted_run_files` instead of the three arrays.
 
     Returns:
         The names of the files written.
@@ -150,10 +151,32 @@ def write_run(folder: Any, result: Any, input_record: Mapping[str, Any] | None =
     record["layers"] = record["strategy"]["layers"]
     record["heads"] = record["strategy"]["heads"]
     (out / "run.json").write_bytes(json_bytes(record))
+    if getattr(result, "summary", None) is not None:
+        files = budgeted_run_files(result)
+        for name, data in files.items():
+            (out / name).write_bytes(data)
+        return ("run.json", *files)
     (out / "masks.npy").write_bytes(npy_bytes(as_array(result.masks, bool)))
     (out / "attention.npy").write_bytes(npy_bytes(as_array(result.attention, np.float32)))
     (out / "baseline_attention.npy").write_bytes(npy_bytes(as_array(result.baseline_attention, np.float32)))
     return RUN_FILES
+
+
+def budgeted_run_files(result: Any) -> dict[str, bytes]:
+    """The arrays of a run with a capture budget, for the masked run and (``baseline_``) the baseline:
+    ``stats.npy`` (float32 (L, H, 4): entropy, distance, sink, allowed; see :mod:`dynmask_core.capture`),
+    ``pooled_attention.npy`` and ``pooled_masks.npy`` (float32 (L, H, ceil(Q/b), ceil(K/b)): the mean weight and the
+    allowed fraction of each ``b x b`` block, ``b`` = ``run.json``'s ``capture.block``), and for each (layer, head)
+    kept in full, ``attention_L{l}_H{h}.npy`` (float32 (Q, K)) and ``masks_L{l}_H{h}.npy`` (bool)."""
+    files: dict[str, bytes] = {}
+    for prefix, s in (("", result.summary), ("baseline_", result.baseline_summary)):
+        files[f"{prefix}stats.npy"] = npy_bytes(as_array(s.stats, np.float32))
+        files[f"{prefix}pooled_attention.npy"] = npy_bytes(as_array(s.pooled, np.float32))
+        files[f"{prefix}pooled_masks.npy"] = npy_bytes(as_array(s.pooled_allowed, np.float32))
+        for (layer, head), weights in s.full.items():
+            files[f"{prefix}attention_L{layer}_H{head}.npy"] = npy_bytes(as_array(weights, np.float32))
+            files[f"{prefix}masks_L{layer}_H{head}.npy"] = npy_bytes(as_array(s.full_allowed[(layer, head)], bool))
+    return files
 
 
 def attribution_files(result: Any) -> dict[str, bytes]:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from torch import Tensor
 
-from dynmask_core.masks.base import MaskContext, MaskOut, Strategy, get_strategy
+from dynmask_core.masks.base import MaskContext, MaskMod, MaskOut, Strategy, get_strategy
 
 Op = Literal["and", "or"]
 OPS: tuple[str, ...] = ("and", "or")
@@ -95,6 +95,23 @@ class ComposedMask:
                 gate = out.gate if gate is None else gate * out.gate
         assert allowed is not None
         return MaskOut(allowed, bias, gate)
+
+
+    def mask_mod(self, ctx: MaskContext) -> MaskMod | None:
+        """The whole chain as one index function (terms folded left to right with their operators), or None when a
+        term is not an index function (score-based, soft, input-masking). Same cells as :meth:`materialize`."""
+        if any(e.mask_mod is None or e.hide is not None for e in self._entries):
+            return None
+        mods = [e.mask_mod(t.params, ctx) for t, e in zip(self.terms, self._entries)]
+        ops = [t.op for t in self.terms[1:]]
+
+        def chained(b: Tensor, h: Tensor, q: Tensor, k: Tensor) -> Tensor:
+            out = mods[0](b, h, q, k)
+            for op, mod in zip(ops, mods[1:]):
+                out = (out & mod(b, h, q, k)) if op == "and" else (out | mod(b, h, q, k))
+            return out
+
+        return chained
 
 
 def compose(*terms: MaskSpec | str) -> ComposedMask:

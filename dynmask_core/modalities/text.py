@@ -10,7 +10,7 @@ from torch import Tensor
 
 from dynmask_core.modalities.base import Modality, Prepared, register_modality
 
-MAX_CHARS = 20_000  # longer text is cut before tokenising (then to the model's token limit)
+MAX_CHARS = 64_000  # longer text is cut before tokenising (then to the token limit): ~8k tokens of prose
 _SENTENCE_END = (".", "!", "?", "。", "！", "？")
 _MODEL_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -19,7 +19,7 @@ TextInput = Prepared  # the text adapter's result (name kept for callers)
 
 @dataclass(frozen=True)
 class TextSource:
-    """A text to tokenise; ``max_tokens`` cuts it shorter than the model's own limit."""
+    """A text to tokenise; ``max_tokens`` cuts it (default: the model's ``max_tokens``; at most its ``context``)."""
 
     text: str
     max_tokens: int | None = None
@@ -41,7 +41,9 @@ def prepare_text(loaded: Any, source: TextSource) -> Prepared:
     max_tokens = source.max_tokens
     if max_tokens is not None and int(max_tokens) < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
-    limit = loaded.max_tokens if max_tokens is None else min(int(max_tokens), int(loaded.max_tokens))
+    # the default cut is the model's max_tokens (512); asked for, up to the model's own context
+    context = int(getattr(loaded, "context", 0) or loaded.max_tokens)
+    limit = loaded.max_tokens if max_tokens is None else min(int(max_tokens), max(context, loaded.max_tokens))
     full = tok(text[:MAX_CHARS], return_tensors="pt", truncation=False)
     n_before = int(full["input_ids"].shape[1])
     enc = tok(text[:MAX_CHARS], return_tensors="pt", truncation=True, max_length=limit) if n_before > limit else full

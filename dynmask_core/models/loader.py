@@ -87,7 +87,9 @@ class LoadedModel:
         modality: The input kind it takes: ``text``, ``image`` or ``audio``.
         labels: Class names for classifiers.
         head: Extra head on top of the encoder (the MiniLM sentiment head), or None.
-        max_tokens: Longest input accepted.
+        max_tokens: Longest input accepted unless a longer one is asked for (the default cut).
+        context: The model's own longest input (its position embeddings); an input may ask for up to this many
+            tokens (0: ``max_tokens``).
         n_layers: Number of attention layers (from the config).
         n_heads: Query heads per layer.
         processor_lock: Held while the shared processor runs (tokenizers keep state between calls).
@@ -102,6 +104,7 @@ class LoadedModel:
     labels: tuple[str, ...] = ()
     head: torch.nn.Module | None = None
     max_tokens: int = 512
+    context: int = 0
     n_layers: int = 0
     n_heads: int = 0
     info: dict[str, Any] = field(default_factory=dict)
@@ -119,7 +122,12 @@ class LoadedModel:
 
     def __call__(self, inputs: Mapping[str, Tensor]) -> TaskOutput:
         """Runs the model (and head) on batch item 0 and returns its typed task output."""
-        out = self.model(**inputs)
+        if self.task == "causal_lm" and _length(inputs) > self.max_tokens:
+            # past the default cut only the last position's logits are needed: (T, vocab) would be 1.6 GB at 8k
+            # (below it, the whole forward stays as it was, so every link's numbers stay bit for bit)
+            out = self.model(**inputs, logits_to_keep=1)
+        else:
+            out = self.model(**inputs)
         if self.task == "causal_lm":
             return NextToken(torch.softmax(out.logits[0, -1].float(), dim=-1), self.tokenizer)
         if self.task == "classifier":
@@ -132,6 +140,11 @@ class LoadedModel:
         from dynmask_core.models.sentiment_head import mean_pool
 
         return Embedding(torch.nn.functional.normalize(mean_pool(hidden, padding), dim=-1)[0].float())
+
+
+def _length(inputs: Mapping[str, Tensor]) -> int:
+    ids = inputs.get("input_ids")
+    return int(ids.shape[-1]) if ids is not None else 0
 
 
 def default_device() -> torch.device:
@@ -213,7 +226,8 @@ def _load_minilm(device: torch.device) -> LoadedModel:
     cfg = model.config
     return LoadedModel(
         "minilm", model, AutoTokenizer.from_pretrained(path), "sentiment", device, "text", head.labels, head,
-        max_tokens=min(512, cfg.max_position_embeddings), n_layers=cfg.num_hidden_layers,
+        max_tokens=min(512, cfg.max_position_embeddings), context=cfg.max_position_embeddings,
+        n_layers=cfg.num_hidden_layers,
         n_heads=cfg.num_attention_heads, info={"family": "bert", "description": PRESETS["minilm"].description},
     )
 
@@ -293,7 +307,7 @@ def _load_auto(model_id: str, device: torch.device, display_id: str) -> LoadedMo
     max_pos = int(getattr(text_cfg, "max_position_embeddings", 512) or 512)
     return LoadedModel(
         display_id, model.to(device), _processor(source, modality), task, device, modality, labels,
-        max_tokens=min(512, max_pos),
+        max_tokens=min(512, max_pos), context=max_pos,
         n_layers=int(getattr(text_cfg, "num_hidden_layers", 0) or 0),
         n_heads=int(getattr(text_cfg, "num_attention_heads", 0) or 0),
         info={"family": cfg.model_type, "source": source},

@@ -1,0 +1,148 @@
+"""A budgeted capture (summaries, pooled maps, chosen pairs in full) says exactly what the full capture says."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dynmask_core.capture import STATS, CapturePlan
+from dynmask_core.engine import MaskPlan, forward
+from dynmask_core.viz._common import pool2d
+from tests.core import tiny_models as tiny
+
+
+def _ids(n: int, seed: int = 0) -> torch.Tensor:
+    return torch.randint(5, 99, (1, n), generator=torch.Generator().manual_seed(seed))
+
+
+def _stats_from_full(attention: torch.Tensor, masks: torch.Tensor, q_offset: int = 0) -> torch.Tensor:
+    """(L, H, 4) summaries written out directly from full (L, H, Q, K) weights and masks."""
+    a = attention.double()
+    q, k = a.shape[-2:]
+    dist = (torch.arange(q).view(-1, 1) + q_offset - torch.arange(k).view(1, -1)).abs().double()
+    entropy = -(torch.where(a > 0, a * a.clamp(min=1e-300).log(), torch.zeros_like(a))).sum(-1).mean(-1)
+    distance = (a * dist).sum(-1).mean(-1)
+    sink = a[..., 0].mean(-1)
+    allowed = masks.double().mean(dim=(-1, -2))
+    return torch.stack([entropy, distance, sink, allowed], dim=-1).float()
+
+
+#: (model, strategy, tokens, whether the layers go tile by tile): static index masks do, the rest stay eager
+CASES = {
+    "bert_sliding": (tiny.tiny_bert, "sliding_window", 13, True),
+    "llama_gqa_strided": (tiny.tiny_llama_gqa, "strided", 11, True),
+    "llama_gqa_sliding_long": (tiny.tiny_llama_gqa, "sliding_window", 200, True),
+    "gpt2_bigbird": (tiny.tiny_gpt2, "bigbird", 129, True),
+    "gpt2_random_dynamic": (tiny.tiny_gpt2, "random_dynamic", 9, False),
+    "bert_topk": (tiny.tiny_bert, "topk", 10, False),
+}
+
+
+@pytest.fixture
+def tiled_calls(monkeypatch):
+    """Counts the layers computed tile by tile."""
+    from dynmask_core import sparse_attention
+
+    calls = []
+    real = sparse_attention.blockwise_attention
+
+    def counting(*args, **kwargs):
+        calls.append(args[0].shape)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sparse_attention, "blockwise_attention", counting)
+    return calls
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_summaries_and_pooled_maps_equal_those_of_the_full_capture(case, tiled_calls):
+    make, strategy, n, tiled = CASES[case]
+    model, inputs = make(), {"input_ids": _ids(n)}
+    plan = MaskPlan.of(strategy, seed=4).resolved()
+    full = forward(model, inputs, plan)
+    budget = forward(model, inputs, plan, capture=CapturePlan(budget_bytes=10**6, block=4, full=((1, 1),)))
+    s = budget.summary
+    assert len(tiled_calls) == (model.config.num_hidden_layers if tiled else 0)
+    assert budget.attention is None and budget.masks is None and s is not None
+    assert s.stats.shape == (*full.attention.shape[:2], len(STATS)) and s.block == 4
+    torch.testing.assert_close(s.stats, _stats_from_full(full.attention, full.masks), atol=1e-5, rtol=1e-5)
+    assert np.allclose(s.pooled.numpy(), pool2d(full.attention.numpy(), 4), atol=1e-6)
+    assert np.allclose(s.pooled_allowed.numpy(), pool2d(full.masks.numpy(), 4), atol=1e-6)
+    torch.testing.assert_close(s.full[(1, 1)], full.attention[1, 1], atol=1e-6, rtol=0)
+    assert torch.equal(s.full_allowed[(1, 1)], full.masks[1, 1])
+    assert s.empty_rows == full.empty_rows
+    torch.testing.assert_close(_main_output(budget.outputs), _main_output(full.outputs), atol=1e-5, rtol=0)
+
+
+def _main_output(outputs):
+    return outputs.last_hidden_state if hasattr(outputs, "last_hidden_state") else outputs.logits
+
+
+def test_the_layout_fits_the_budget_and_says_when_it_cannot():
+    layers, heads, n = 30, 9, 8192
+    layout = CapturePlan(budget_bytes=100 * 2**20, full=((3, 2),)).layout(layers, heads, n, n)
+    assert layout.full == ()  # one 8k x 8k head in full (320 MB) does not fit half of 100 MB
+    pooled = 2 * layers * heads * math.ceil(n / layout.block) ** 2 * 4
+    assert pooled <= 100 * 2**20 and 2 * layers * heads * math.ceil(n / (layout.block // 2)) ** 2 * 4 > 100 * 2**20
+    small = CapturePlan(budget_bytes=100 * 2**20, full=((3, 2), (3, 2), (99, 0))).layout(layers, heads, 512, 512)
+    assert small.full == ((3, 2),)  # repeats and pairs outside the model are dropped
+    with pytest.raises(ValueError, match="raise the budget"):
+        CapturePlan(budget_bytes=1000).layout(layers, heads, n, n)
+    with pytest.raises(ValueError, match="positive"):
+        CapturePlan(budget_bytes=0)
+
+
+def test_a_budgeted_run_keeps_both_runs_summaries_and_reports_its_bytes(minilm):
+    from dynmask_core.engine import run
+    from dynmask_core.modalities import encode_text
+
+    prepared = encode_text(minilm, "Sparse masks make long inputs cheap, and the summaries say how.")
+    plan = MaskPlan.of("sliding_window").resolved()
+    full = run(minilm, prepared, plan)
+    budgeted = run(minilm, prepared, plan, capture=CapturePlan(budget_bytes=2 * 2**20))
+    assert budgeted.budgeted and not full.budgeted and budgeted.shape == full.shape
+    assert budgeted.metrics == full.metrics
+    torch.testing.assert_close(budgeted.summary.stats, _stats_from_full(full.attention, full.masks),
+                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(budgeted.baseline_summary.stats,
+                               _stats_from_full(full.baseline_attention, full.baseline_masks), atol=1e-5, rtol=1e-5)
+    record = budgeted.to_dict()
+    assert record["capture"]["budgeted"] and record["capture"]["bytes"] <= 2 * 2**20
+    assert record["shape"] == full.to_dict()["shape"]
+
+
+def test_the_command_line_writes_a_budgeted_run_and_refuses_bad_budget_options(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "dynmask_core", *args], cwd=root, capture_output=True, text=True,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+
+    recipe = ("--model", "minilm", "--text", "A budget keeps summaries of every head.", "--strategy", "sliding_window")
+    full = cli("run", *recipe, "--out", str(tmp_path / "full"))
+    budget = cli("run", *recipe, "--capture-budget-mb", "1", "--keep-full", "1:2", "--out", str(tmp_path / "b"))
+    assert full.returncode == 0 and budget.returncode == 0, (full.stderr, budget.stderr)
+    record = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert record["capture"]["full"] == [[1, 2]] and record["capture"]["bytes"] <= 2**20
+    assert record["metrics"] == json.loads((tmp_path / "full" / "run.json").read_text())["metrics"]
+    attention = np.load(tmp_path / "full" / "attention.npy")
+    assert np.load(tmp_path / "b" / "stats.npy").shape == (*attention.shape[:2], len(STATS))
+    assert np.allclose(np.load(tmp_path / "b" / "attention_L1_H2.npy"), attention[1, 2], atol=1e-6)
+    assert np.allclose(np.load(tmp_path / "b" / "baseline_pooled_attention.npy"),
+                       pool2d(np.load(tmp_path / "full" / "baseline_attention.npy"), record["capture"]["block"]),
+                       atol=1e-6)
+    for bad, says in ((("--capture-budget-mb", "0"), "must be more than 0"),
+                      (("--capture-budget-mb", "nan"), "takes a number"),
+                      (("--capture-budget-mb", "1", "--keep-full", "3"), "takes LAYER:HEAD"),
+                      (("--capture-budget-mb", "1", "--keep-full", "9:0"), "outside the model")):
+        out = cli("run", *recipe, *bad, "--out", str(tmp_path / "bad"))
+        assert out.returncode == 2 and says in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
