@@ -357,13 +357,11 @@ def _int(flag: str):
 
 def _pair(flag: str):
     def convert(text: str) -> tuple[int, int]:
-        layer, sep, head = text.partition(":")
         try:
-            if sep:
-                return int(layer), int(head)
-        except ValueError:
-            pass
-        raise argparse.ArgumentTypeError(f"{flag} takes LAYER:HEAD, two whole numbers, got {text!r}")
+            layer, head = (int(part) for part in text.split(":"))
+        except ValueError:  # not two parts, or not whole numbers
+            raise argparse.ArgumentTypeError(f"{flag} takes LAYER:HEAD, two whole numbers, got {text!r}") from None
+        return layer, head
 
     return convert
 
