@@ -176,10 +176,30 @@ def _strategy_mask(state: RunContext, layer: int, scores: Tensor, query: Tensor,
     return MaskOut(out.allowed | ~selected, bias, gate)
 
 
+class PassStopped(Exception):
+    """Raised inside a pass once the layer a :class:`~dynmask_core.capture.CapturePlan` stops after is recorded."""
+
+
 def dynmask_attention(module: torch.nn.Module, query: Tensor, key: Tensor, value: Tensor,
                       attention_mask: Tensor | None, scaling: float | None = None, dropout: float = 0.0,
                       **kwargs: Any) -> tuple[Tensor, Tensor]:
     """Attention with the current run's mask plan applied; registered as ``attn_implementation="dynmask"``.
+
+    Args and result: those of :func:`_attention`. A budgeted capture's ``stop_after`` layer ends the pass
+    (:class:`PassStopped`) once it is recorded.
+    """
+    out = _attention(module, query, key, value, attention_mask, scaling, dropout, **kwargs)
+    state = _ACTIVE.get()
+    if state is not None and isinstance(state.capture, CapturePlan) and state.capture.stop_after is not None \
+            and state.layer_of.get(id(module)) == state.capture.stop_after:
+        raise PassStopped(state.capture.stop_after)
+    return out
+
+
+def _attention(module: torch.nn.Module, query: Tensor, key: Tensor, value: Tensor,
+               attention_mask: Tensor | None, scaling: float | None = None, dropout: float = 0.0,
+               **kwargs: Any) -> tuple[Tensor, Tensor]:
+    """Attention with the current run's mask plan applied.
 
     Args:
         module: The attention module calling us.
@@ -240,6 +260,7 @@ def dynmask_attention(module: torch.nn.Module, query: Tensor, key: Tensor, value
         probs = probs * state.head_gates[layer].view(1, h, 1, 1).to(probs.dtype)
     if state is not None and state.probe is not None and state.probe.layer == layer:
         probs = state.probe.take(probs)
+    weights = probs  # float32 whatever the model's dtype: what is captured
     probs = probs.to(value.dtype)
     if dropout and module.training:
         probs = torch.nn.functional.dropout(probs, p=dropout)
@@ -249,12 +270,12 @@ def dynmask_attention(module: torch.nn.Module, query: Tensor, key: Tensor, value
         _keep(state.inspect, query, key, value, scale, allowed, strategy, probs)
     recorder = state.recorder(layer, h, q_len, k_len) if state is not None else None
     if recorder is not None:
-        recorder.add(0, slice(None), probs[0], _allowed_of(allowed, strategy, (h, q_len, k_len)))
+        recorder.add(0, slice(None), weights[0], _allowed_of(allowed, strategy, (h, q_len, k_len)))
     elif state is not None and state.capture and layer == len(state.attention):
         # keep references only; the (H, Q, K) masks are assembled once, after the pass
         state.masks.append((allowed[0] if allowed is not None else None,
                             strategy.allowed[0] if strategy is not None else None, (h, q_len, k_len)))
-        state.attention.append(probs[0].detach())
+        state.attention.append(weights[0].detach())
         state.layer_names.append(state.names.get(id(module), f"layer{layer}"))
     return out, probs
 

@@ -37,17 +37,25 @@ class CapturePlan:
         full: ``(layer, head)`` pairs whose full ``(Q, K)`` weights and mask are kept, when they fit in half the
             budget (the rest goes to the pooled maps); pairs that do not fit are pooled like the others.
         block: The pooled maps' block size; 0 chooses the smallest power of two that fits the budget.
+        rows: ``(first, end)``: only these query rows of the ``full`` pairs are kept (a window to zoom into);
+            None keeps every row.
+        stop_after: The pass stops once this layer's attention is recorded (a window of one layer needs no
+            later layer); the pass then has no output.
     """
 
     budget_bytes: int = 100 * 2**20
     full: tuple[tuple[int, int], ...] = ()
     block: int = 0
+    rows: tuple[int, int] | None = None
+    stop_after: int | None = None
 
     def __post_init__(self) -> None:
         if self.budget_bytes <= 0:
             raise ValueError(f"the capture budget must be positive, got {self.budget_bytes} bytes")
         if self.block < 0:
             raise ValueError(f"the pooled block size must be 0 (automatic) or positive, got {self.block}")
+        if self.rows is not None and not 0 <= self.rows[0] < self.rows[1]:
+            raise ValueError(f"the rows kept in full must be a (first, end) range with first < end, got {self.rows}")
 
     def layout(self, n_layers: int, n_heads: int, q_len: int, k_len: int) -> CaptureLayout:
         """The block size and the full pairs that fit this pass's shape within the budget.
@@ -56,7 +64,8 @@ class CapturePlan:
             ValueError: when even the summaries and the coarsest useful pooled maps do not fit.
         """
         summaries = n_layers * n_heads * len(STATS) * _FLOAT
-        one_full = q_len * k_len * (_FLOAT + 1)  # weights (float32) and mask (bool)
+        first, end = self.kept_rows(q_len)
+        one_full = (end - first) * k_len * (_FLOAT + 1)  # weights (float32) and mask (bool)
         full: list[tuple[int, int]] = []
         room = self.budget_bytes // 2
         for pair in dict.fromkeys(self.full):  # in the order asked, without repeats
@@ -70,15 +79,25 @@ class CapturePlan:
             raise ValueError(
                 f"a capture budget of {self.budget_bytes / 2**20:.1f} MB cannot hold {n_layers} layers x {n_heads} "
                 f"heads of {q_len} tokens, even pooled: raise the budget")
-        return CaptureLayout(block=block, full=tuple(full))
+        return CaptureLayout(block=block, full=tuple(full), rows=(first, end))
+
+    def kept_rows(self, q_len: int) -> tuple[int, int]:
+        """The query rows ``(first, end)`` of the full pairs, within ``q_len`` rows."""
+        if self.rows is None:
+            return 0, q_len
+        first, end = min(self.rows[0], q_len), min(self.rows[1], q_len)
+        if first >= end:
+            raise ValueError(f"rows {self.rows[0]}..{self.rows[1] - 1} are outside the {q_len} query rows")
+        return first, end
 
 
 @dataclass(frozen=True)
 class CaptureLayout:
-    """A plan applied to one pass's shape: the pooled block size and the full pairs kept."""
+    """A plan applied to one pass's shape: the pooled block size, the full pairs kept and their query rows."""
 
     block: int
     full: tuple[tuple[int, int], ...]
+    rows: tuple[int, int] = (0, 0)
 
 
 def full_capture_bytes(n_layers: int, n_heads: int, q_len: int, k_len: int, runs: int = 2) -> int:
@@ -119,8 +138,10 @@ class LayerRecorder:
         self.pooled = torch.zeros(n_heads, qb, kb, dtype=torch.float32)
         self.pooled_allowed = torch.zeros(n_heads, qb, kb, dtype=torch.float32)
         self.full_heads = [h for (lay, h) in layout.full if lay == layer]
-        self.full = {h: torch.zeros(q_len, k_len, dtype=torch.float32) for h in self.full_heads}
-        self.full_allowed = {h: torch.zeros(q_len, k_len, dtype=torch.bool) for h in self.full_heads}
+        self.rows = layout.rows if layout.rows[1] > layout.rows[0] else (0, q_len)
+        kept = self.rows[1] - self.rows[0]
+        self.full = {h: torch.zeros(kept, k_len, dtype=torch.float32) for h in self.full_heads}
+        self.full_allowed = {h: torch.zeros(kept, k_len, dtype=torch.bool) for h in self.full_heads}
         self.empty_rows = 0
 
     def add(self, q_start: int, keys: Tensor | slice, weights: Tensor, allowed: Tensor) -> None:
@@ -158,9 +179,13 @@ class LayerRecorder:
                 by_key = by_key.cpu().expand(target.shape[0], -1, -1)  # one mask for every head: added to each
                 rows_of = target.index_select(1, q_blocks.cpu())
                 target.index_copy_(1, q_blocks.cpu(), rows_of.index_add_(2, k_blocks.cpu(), by_key))
-        for head in self.full_heads:
-            self.full[head][q_start:q_start + rows, key_pos.cpu()] = w[head].cpu()
-            self.full_allowed[head][q_start:q_start + rows, key_pos.cpu()] = a[head if a.shape[0] > 1 else 0].cpu()
+        first, end = max(q_start, self.rows[0]), min(q_start + rows, self.rows[1])
+        if first < end and self.full_heads:  # the block's rows inside the window kept in full
+            src, dst = slice(first - q_start, end - q_start), slice(first - self.rows[0], end - self.rows[0])
+            cols = key_pos.cpu()
+            for head in self.full_heads:
+                self.full[head][dst, cols] = w[head, src].cpu()
+                self.full_allowed[head][dst, cols] = a[head if a.shape[0] > 1 else 0, src].cpu()
 
     def finish(self) -> tuple[Tensor, Tensor, Tensor]:
         """``(H, 4)`` summaries (:data:`STATS`), and the pooled weights and allowed fraction (block means)."""
@@ -205,8 +230,9 @@ class CaptureSummary:
         stats: ``(L, H, 4)`` float32 summaries in :data:`STATS` order.
         pooled: ``(L, H, ceil(Q/block), ceil(K/block))`` float32, the mean weight in each block.
         pooled_allowed: The same shape, the fraction of each block the masks allowed.
-        full: ``(layer, head) -> (Q, K)`` float32 weights kept in full.
-        full_allowed: ``(layer, head) -> (Q, K)`` bool masks kept in full.
+        full: ``(layer, head) -> (rows, K)`` float32 weights kept in full (``rows``: every query, or the plan's).
+        full_allowed: ``(layer, head) -> (rows, K)`` bool masks kept in full.
+        rows: The query rows ``(first, end)`` of ``full``.
         q_len, k_len: The attention's shape.
     """
 
@@ -217,6 +243,7 @@ class CaptureSummary:
     q_len: int
     k_len: int
     empty_rows: int = 0
+    rows: tuple[int, int] = (0, 0)
     full: dict[tuple[int, int], Tensor] = field(default_factory=dict)
     full_allowed: dict[tuple[int, int], Tensor] = field(default_factory=dict)
 
@@ -238,7 +265,7 @@ class CaptureSummary:
         summary = CaptureSummary(
             block=first.block, stats=torch.stack([p[0] for p in parts]), pooled=torch.stack([p[1] for p in parts]),
             pooled_allowed=torch.stack([p[2] for p in parts]), q_len=first.q_len, k_len=first.k_len,
-            empty_rows=sum(r.empty_rows for r in recorders))
+            empty_rows=sum(r.empty_rows for r in recorders), rows=first.rows)
         for layer, rec in enumerate(recorders):
             for head in rec.full_heads:
                 summary.full[(layer, head)] = rec.full[head]

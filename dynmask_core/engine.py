@@ -19,6 +19,7 @@ from dynmask_core.analysis.outputs import TaskOutput
 from dynmask_core.attention import (
     ATTN_IMPLEMENTATION,
     SUPPORTED_FAMILIES_MESSAGE,
+    PassStopped,
     RunContext,
     applied,
     dynmask_attention,
@@ -28,8 +29,9 @@ from dynmask_core.capture import STATS, CapturePlan, CaptureSummary
 from dynmask_core.masks.plan import IDENTITY_PLAN, MAX_SEED, MaskPlan
 
 __all__ = [
-    "ATTN_IMPLEMENTATION", "IDENTITY_PLAN", "MAX_SEED", "SUPPORTED_FAMILIES_MESSAGE", "Capture", "MaskPlan",
-    "RunResult", "applied", "attach", "dynmask_attention", "forward", "run",
+    "ATTN_IMPLEMENTATION", "IDENTITY_PLAN", "MAX_SEED", "SUPPORTED_FAMILIES_MESSAGE", "AttentionWindow", "Capture",
+    "MaskPlan", "RunResult", "applied", "attach", "attention_window", "baseline_pass", "dynmask_attention", "forward",
+    "run",
 ]
 
 
@@ -84,7 +86,10 @@ def forward(model: torch.nn.Module, inputs: Mapping[str, Tensor], plan: MaskPlan
     start = time.perf_counter()
     with torch.inference_mode(), applied(model, plan, capture=capture, segment_ids=segment_ids, geometry=geometry,
                                          key_padding=None if padding is None else padding.bool()) as ctx:
-        outputs = call(inputs) if call is not None else model(**inputs)
+        try:
+            outputs = call(inputs) if call is not None else model(**inputs)
+        except PassStopped:  # a capture plan's last layer is recorded: nothing after it is needed
+            outputs = None
     seconds = time.perf_counter() - start
     if not ctx.layer_of:
         impl = getattr(getattr(model, "config", None), "_attn_implementation", None)
@@ -256,7 +261,16 @@ class RunResult:
         return record
 
 
-def run(loaded: Any, prepared: Any, plan: MaskPlan, capture: bool | CapturePlan = True) -> RunResult:
+def baseline_pass(loaded: Any, prepared: Any, capture: bool | CapturePlan = True) -> Capture:
+    """The run with no extra mask (the model's own masks only) that :func:`run` compares against. It depends on the
+    model, the input and the capture only, never on the plan: a caller may keep it for other plans on the same
+    input (an 8,192-token SmolLM2 baseline is three quarters of a sliding-window run's time)."""
+    return forward(loaded.model, prepared.inputs, IDENTITY_PLAN, segment_ids=prepared.segment_ids,
+                   geometry=prepared.geometry, call=loaded, capture=capture)
+
+
+def run(loaded: Any, prepared: Any, plan: MaskPlan, capture: bool | CapturePlan = True,
+        baseline: Capture | None = None) -> RunResult:
     """Runs ``loaded`` on ``prepared`` input twice: with ``plan`` and without any extra mask (the baseline).
 
     Args:
@@ -265,6 +279,8 @@ def run(loaded: Any, prepared: Any, plan: MaskPlan, capture: bool | CapturePlan 
         plan: The mask plan; it is validated here (and its seed drawn when None and used).
         capture: ``True``: every layer's weights and masks in full; a :class:`~dynmask_core.capture.CapturePlan`:
             summaries and pooled maps within its budget (each run), the full weights of the pairs it names.
+        baseline: The :func:`baseline_pass` of this model, input and capture, when the caller kept one; else it
+            is run here.
 
     Raises:
         ValueError: bad plan parameters, or a layer/head index outside the model.
@@ -274,7 +290,7 @@ def run(loaded: Any, prepared: Any, plan: MaskPlan, capture: bool | CapturePlan 
     _check_indices(plan, loaded)
     where = {"segment_ids": prepared.segment_ids, "geometry": prepared.geometry, "call": loaded, "capture": capture}
     masked_inputs, hidden = hide_input(plan, prepared, loaded.model)
-    base = forward(loaded.model, prepared.inputs, IDENTITY_PLAN, **where)
+    base = baseline if baseline is not None else baseline_pass(loaded, prepared, capture)
     masked = forward(loaded.model, masked_inputs, plan, **where)
     if not isinstance(capture, CapturePlan) and (masked.attention is None or base.attention is None):
         raise ValueError("the model's attention layers have different shapes; this view needs equal layers")
@@ -301,6 +317,74 @@ def run(loaded: Any, prepared: Any, plan: MaskPlan, capture: bool | CapturePlan 
     )
     result.timings["total_s"] = time.perf_counter() - start
     return result
+
+
+@dataclass(frozen=True)
+class AttentionWindow:
+    """Query rows ``first .. end - 1`` of one layer and head at full resolution, masked run and baseline.
+
+    Attributes:
+        layer, head: Where.
+        rows: ``(first, end)``, the query rows.
+        attention, baseline_attention: ``(end - first, K)`` float32 weights.
+        masks, baseline_masks: ``(end - first, K)`` bool, what each run allowed.
+        seconds: The time both passes took (each stops after ``layer``).
+    """
+
+    layer: int
+    head: int
+    rows: tuple[int, int]
+    attention: Tensor
+    baseline_attention: Tensor
+    masks: Tensor
+    baseline_masks: Tensor
+    seconds: float
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by its tensors."""
+        return sum(t.numel() * t.element_size()
+                   for t in (self.attention, self.baseline_attention, self.masks, self.baseline_masks))
+
+
+def attention_window(loaded: Any, prepared: Any, plan: MaskPlan, layer: int, head: int,
+                     rows: tuple[int, int]) -> AttentionWindow:
+    """Rows of one layer and head's attention at full resolution, without keeping (or computing) the rest.
+
+    The same passes as :func:`run` (same plan, seed and input, so the same weights), each stopped once ``layer`` is
+    recorded and keeping only ``rows`` of ``head``: zooming into a long input's heatmap (a run with a capture budget
+    keeps pooled maps only).
+
+    Args:
+        loaded: The model.
+        prepared: The input, as given to :func:`run`.
+        plan: The run's plan, *resolved* (its seed drawn).
+        layer, head: Which attention.
+        rows: ``(first, end)`` query rows (cut to the input's length).
+
+    Raises:
+        ValueError: a layer/head outside the model, rows outside the input, or a plan without its seed.
+    """
+    if plan.mask().uses_seed and plan.seed is None:
+        raise ValueError("resolve the plan first (its seed decides the mask the run used)")
+    plan = plan.resolved()
+    _check_indices(replace(plan, layers=(int(layer),), heads=(int(head),)), loaded)
+    q_len = len(prepared.labels)
+    first, end = max(0, int(rows[0])), min(int(rows[1]), q_len)
+    if first >= end:
+        raise ValueError(f"rows {rows[0]}..{rows[1] - 1} are outside the input's {q_len} positions")
+    keep = CapturePlan(budget_bytes=4 * (end - first) * q_len * 5 + 2**20, full=((int(layer), int(head)),),
+                       block=max(q_len, 1), rows=(first, end), stop_after=int(layer))
+    where = {"segment_ids": prepared.segment_ids, "geometry": prepared.geometry, "call": loaded, "capture": keep}
+    masked_inputs, _ = hide_input(plan, prepared, loaded.model)
+    base = forward(loaded.model, prepared.inputs, IDENTITY_PLAN, **where)
+    masked = forward(loaded.model, masked_inputs, plan, **where)
+    pair = (int(layer), int(head))
+    if pair not in masked.summary.full or pair not in base.summary.full:
+        raise ValueError(f"layer {layer}, head {head} was not recorded: this model's layers differ in shape")
+    return AttentionWindow(int(layer), int(head), (first, end), masked.summary.full[pair],
+                           base.summary.full[pair], masked.summary.full_allowed[pair],
+                           base.summary.full_allowed[pair], base.seconds + masked.seconds)
 
 
 def hide_input(plan: MaskPlan, prepared: Any, model: Any = None) -> tuple[Mapping[str, Tensor], Tensor | None]:

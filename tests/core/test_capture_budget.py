@@ -146,3 +146,58 @@ def test_the_command_line_writes_a_budgeted_run_and_refuses_bad_budget_options(t
                       (("--capture-budget-mb", "1", "--keep-full", "9:0"), "outside the model")):
         out = cli("run", *recipe, *bad, "--out", str(tmp_path / "bad"))
         assert out.returncode == 2 and says in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+@pytest.mark.parametrize("case", ["llama_gqa_sliding_long", "gpt2_random_dynamic", "bert_topk"])
+def test_rows_kept_in_full_and_a_pass_stopped_after_a_layer_equal_the_full_capture(case):
+    make, strategy, n, _ = CASES[case]
+    model, inputs = make(), {"input_ids": _ids(n)}
+    plan = MaskPlan.of(strategy, seed=4).resolved()
+    full = forward(model, inputs, plan)
+    rows = (3, min(n, 70))
+    window = forward(model, inputs, plan, capture=CapturePlan(budget_bytes=10**6, full=((1, 0),), block=n,
+                                                              rows=rows, stop_after=1))
+    s = window.summary
+    assert window.outputs is None and s.stats.shape[0] == 2  # layers after 1 never ran
+    assert s.rows == rows and s.full[(1, 0)].shape == (rows[1] - rows[0], n)
+    torch.testing.assert_close(s.full[(1, 0)], full.attention[1, 0, rows[0]:rows[1]], atol=1e-6, rtol=0)
+    assert torch.equal(s.full_allowed[(1, 0)], full.masks[1, 0, rows[0]:rows[1]])
+    with pytest.raises(ValueError, match="first < end"):
+        CapturePlan(rows=(5, 5))
+    with pytest.raises(ValueError, match="outside"):
+        CapturePlan(rows=(n + 1, n + 9)).kept_rows(n)
+
+
+def test_an_attention_window_equals_the_same_rows_of_the_run(smollm2):
+    from dynmask_core.engine import attention_window, run
+    from dynmask_core.modalities import encode_text
+
+    prepared = encode_text(smollm2, "A window of rows at full resolution is what a zoom into a long input shows. "
+                                    "It must be the very weights the run computed, not an approximation.")
+    for strategy in ("sliding_window", "random_dynamic"):
+        result = run(smollm2, prepared, MaskPlan.of(strategy).resolved())
+        window = attention_window(smollm2, prepared, result.plan, 2, 5, (4, 17))
+        assert window.rows == (4, 17) and window.nbytes == 2 * 13 * len(prepared.labels) * (4 + 1)
+        assert torch.equal(window.attention, result.attention[2, 5, 4:17])
+        assert torch.equal(window.baseline_attention, result.baseline_attention[2, 5, 4:17])
+        assert torch.equal(window.masks, result.masks[2, 5, 4:17])
+        assert torch.equal(window.baseline_masks, result.baseline_masks[2, 5, 4:17])
+    with pytest.raises(ValueError, match="outside"):
+        attention_window(smollm2, prepared, result.plan, 0, 0, (500, 600))
+    with pytest.raises(ValueError, match="layers must be between"):
+        attention_window(smollm2, prepared, result.plan, 99, 0, (0, 4))
+
+
+def test_a_kept_baseline_pass_gives_the_run_it_would_have_computed(minilm):
+    from dynmask_core.engine import baseline_pass, run
+    from dynmask_core.modalities import encode_text
+
+    prepared = encode_text(minilm, "One baseline serves every mask tried on the same long input.")
+    capture = CapturePlan(budget_bytes=2 * 2**20)
+    base = baseline_pass(minilm, prepared, capture)
+    for strategy in ("sliding_window", "random_dynamic"):
+        plan = MaskPlan.of(strategy, seed=3).resolved()
+        fresh, reused = run(minilm, prepared, plan, capture=capture), run(minilm, prepared, plan, capture, base)
+        assert reused.baseline_summary is base.summary and reused.metrics == fresh.metrics
+        assert torch.equal(reused.baseline_summary.stats, fresh.baseline_summary.stats)
+        assert torch.equal(reused.summary.pooled, fresh.summary.pooled)

@@ -39,3 +39,19 @@ def test_a_budgeted_capture_on_the_gpu_equals_the_cpu(strategy):
     torch.testing.assert_close(gpu.stats, cpu.stats, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(gpu.pooled, cpu.pooled, atol=1e-5, rtol=0)
     torch.testing.assert_close(gpu.full[(1, 0)], cpu.full[(1, 0)], atol=1e-4, rtol=0)
+
+
+def test_bfloat16_on_the_gpu_keeps_the_masks_and_float32_weights():
+    from dynmask_core import encode_text, load, run
+
+    text = "Sparse attention masks make long inputs cheap on a GPU. " * 40
+    cpu = load("smollm2", device="cpu")
+    gpu = load("smollm2", device="cuda", dtype="bfloat16")
+    plan = MaskPlan.of("sliding_window").resolved()
+    capture = CapturePlan(budget_bytes=20 * 2**20)
+    ref = run(cpu, encode_text(cpu, text, 600), plan, capture=capture)
+    low = run(gpu, encode_text(gpu, text, 600), plan, capture=capture)
+    assert low.summary.pooled.dtype == torch.float32
+    assert torch.equal(low.summary.pooled_allowed.cpu(), ref.summary.pooled_allowed)
+    assert (low.summary.pooled.cpu() - ref.summary.pooled).abs().max() < 0.02
+    assert low.outputs["top5"][0]["token"] == ref.outputs["top5"][0]["token"]
