@@ -42,6 +42,9 @@ def download_panel(state: AppState, result: Any, layer: int, head: int,
                                    notes=[f"Input ({state.input_kind}): {state.input_ref}"])
 
     st.caption("PNG: use the camera button in each chart's toolbar.")
+    if result.budgeted:
+        _budgeted_buttons(result, stem, html, f"{stem}-{where}.html")
+        return
     c1, c2 = st.columns(2)
     with c1:
         _button("Current view (HTML, works offline)", html, f"{stem}-{where}.html", "text/html", "dl_html",
@@ -63,3 +66,32 @@ def download_panel(state: AppState, result: Any, layer: int, head: int,
                 f"{stem}-baseline-attention.npy", "application/octet-stream", "dl_base_npy")
         _button("Tokens (CSV)", lambda: export.tokens_csv_bytes(result.tokens), f"{stem}-tokens.csv", "text/csv",
                 "dl_tokens")
+
+
+#: The files of a run past 512 tokens (see :func:`dynmask_core.export.budgeted_run_files`): name -> button label.
+_BUDGETED_FILES = {
+    "stats.npy": "Per-head summaries, masked (NPY, L x H x 4)",
+    "baseline_stats.npy": "Per-head summaries, baseline (NPY)",
+    "pooled_attention.npy": "Pooled attention, masked (NPY, float32 block means)",
+    "baseline_pooled_attention.npy": "Pooled attention, baseline (NPY)",
+    "pooled_masks.npy": "Pooled masks, masked run (NPY, fraction allowed)",
+    "baseline_pooled_masks.npy": "Pooled masks, baseline (NPY)",
+}
+
+
+def _budgeted_buttons(result: Any, stem: str, html: Callable[[], bytes], html_name: str) -> None:
+    """The downloads of a run that kept summaries and pooled maps (what it has; the full weights were not kept)."""
+    c1, c2 = st.columns(2)
+    with c1:
+        _button("Current view (HTML, works offline)", html, html_name, "text/html", "dl_html",
+                "All figures of this view (pooled) with plotly.js embedded once, plus the numbers.")
+        _button("Run summary (JSON)", lambda: export.json_bytes(result.to_dict()), f"{stem}.json",
+                "application/json", "dl_json")
+        _button("Tokens (CSV)", lambda: export.tokens_csv_bytes(result.tokens), f"{stem}-tokens.csv", "text/csv",
+                "dl_tokens")
+    with c2:
+        for name, label in _BUDGETED_FILES.items():
+            _button(label, lambda name=name: export.budgeted_run_files(result)[name], f"{stem}-{name}",
+                    "application/octet-stream", f"dl_{name}")
+    st.caption(f"Stats order: entropy, distance, sink, allowed. Pooled maps: {result.summary.block}x"
+               f"{result.summary.block}-token blocks. A zoom window's full-resolution weights: the figure's own data.")

@@ -50,13 +50,14 @@ def output_metrics(result: Any) -> None:
 
 def run_facts(state: AppState, result: Any) -> None:
     """Seed used, sizes, timings, truncation, empty rows."""
-    layers, heads, q, k = result.attention.shape
+    layers, heads, q, k = result.shape
     seed_text = (f"Seed used: **{result.seed}**" if result.plan.mask().uses_seed
                  else f"Seed used: **{result.seed}** (this recipe has no random part, so the seed changes nothing)")
     st.caption(f"{seed_text} · {q} tokens · {layers} layers x {heads} heads · "
                f"{result.timings.get('total_s', 0):.2f} s for both passes")
     if result.truncated:
-        st.warning(f"The text was cut to the model's limit of {q} tokens." if result.kind == "text" else
+        st.warning((f"The text was cut to {q:,} tokens (*Tokens to read*)." if state.max_tokens else
+                    f"The text was cut to the model's limit of {q} tokens.") if result.kind == "text" else
                    "The recording is longer than the model hears: only its beginning went in." if result.kind == "audio"
                    else f"The {result.kind} was cut to fit the model.")
     if result.empty_rows:

@@ -31,10 +31,13 @@ DEFAULT_BUDGET_MB = 1024
 
 
 def nbytes(value: Any) -> int:
-    """Bytes held by a result's tensors (attributes that are tensors or numpy arrays, and nested dataclasses)."""
+    """Bytes held by a result's tensors (attributes that are tensors or numpy arrays, dicts of tensors, and nested
+    dataclasses)."""
     total = 0
     for item in vars(value).values():
-        if hasattr(item, "element_size") and hasattr(item, "nelement"):
+        if isinstance(item, dict):  # e.g. a capture summary's weights kept in full, by (layer, head)
+            total += sum(v.element_size() * v.nelement() for v in item.values() if hasattr(v, "element_size"))
+        elif hasattr(item, "element_size") and hasattr(item, "nelement"):
             total += item.element_size() * item.nelement()
         elif hasattr(item, "nbytes") and hasattr(item, "dtype"):  # numpy arrays (attributions)
             total += int(item.nbytes)

@@ -29,6 +29,7 @@ def compute(page: str) -> tuple[AppState, dict[str, SharedResult]] | None:
     try:
         if state.input_kind == "text":
             runner.policy().check_text(state.input_ref)
+            runner.policy().check_tokens(state.max_tokens)
         loaded = runner.get_model(state.model)
         resolved = resolve(state, loaded)  # the one place the seed is drawn and indices are checked
         if resolved.recipe != state:
@@ -38,7 +39,9 @@ def compute(page: str) -> tuple[AppState, dict[str, SharedResult]] | None:
             session.add_warnings(page, list(resolved.warnings))
             st.session_state[f"{ns}.checked"] = True
         handles = {side: runner.shared_run(state, plan) for side, plan in resolved.plans.items()}
-        with st.spinner("Running the model twice: without and with the mask..."):
+        with st.spinner("Running the model twice: without and with the mask..." if not state.max_tokens else
+                        f"Running the model twice on up to {state.max_tokens:,} tokens: without and with the mask. "
+                        "Past 512 tokens this takes a while on a CPU (8,192 tokens of SmolLM2: about 3 minutes)."):
             for handle in handles.values():
                 handle.resolve()  # computed here (or found in the shared cache), so errors show in this place
         st.session_state[f"{ns}.shown"] = handles  # handles (keys), never the tensors: see dynmask_app.result_cache

@@ -27,6 +27,8 @@ from dynmask_core import MaskPlan, RunResult, encode, load, run
 from dynmask_core.attention import AttentionInspect
 from dynmask_core.attribution import STEPPED, AttributionResult, attribute, head_importance
 from dynmask_core.attribution.heads import HeadImportance
+from dynmask_core.capture import CapturePlan
+from dynmask_core.engine import AttentionWindow, Capture, attention_window, baseline_pass
 from dynmask_core.models import PRESETS, LoadedModel
 
 #: Torch threads per computation (``DYNMASK_TORCH_THREADS``; unset: torch's default, the number of cores). With
@@ -127,13 +129,16 @@ def model_facts(loaded: LoadedModel) -> dict[str, Any]:
     """What the controls need to know: sizes, task, whether the model is causal."""
     return {"n_layers": int(loaded.n_layers), "n_heads": int(loaded.n_heads), "task": loaded.task,
             "causal": loaded.causal, "max_tokens": int(loaded.max_tokens), "modality": loaded.modality,
+            "context": max(int(getattr(loaded, "context", 0) or 0), int(loaded.max_tokens)),
             "labels": list(loaded.labels)}
 
 
 def recipe_key(state: AppState, plan: MaskPlan) -> str:
     """The full recipe of one run (model, input, resolved plan incl. seed) as a canonical JSON string."""
-    return json.dumps({"model": state.model, "input": [state.input_kind, state.input_ref], "plan": plan.to_dict()},
-                      sort_keys=True, default=str)
+    recipe = {"model": state.model, "input": [state.input_kind, state.input_ref], "plan": plan.to_dict()}
+    if state.max_tokens and state.input_kind == "text":  # only then: the keys of every other recipe stay as they were
+        recipe["tokens"] = int(state.max_tokens)
+    return json.dumps(recipe, sort_keys=True, default=str)
 
 
 def attribution_key(state: AppState, plan: MaskPlan, what: str = "attribution") -> str:
@@ -196,10 +201,53 @@ def run_recipe(state: AppState, plan: MaskPlan, key: str | None = None) -> RunRe
     def compute() -> RunResult:
         loaded = _load_model(state.model)
         prepared = encode(loaded, inputs.source_of(state))
-        with computing(estimated_bytes(loaded, len(prepared.labels))):
-            return run(loaded, prepared, plan)
+        capture = capture_plan(loaded, len(prepared.labels))
+        base = baseline_recipe(state, loaded, prepared, capture) if isinstance(capture, CapturePlan) else None
+        with computing(estimated_bytes(loaded, len(prepared.labels), capture)):
+            return run(loaded, prepared, plan, capture=capture, baseline=base)
 
     return result_cache().get_or_compute(key or recipe_key(state, plan), compute, pin=_pin())
+
+
+def baseline_recipe(state: AppState, loaded: LoadedModel, prepared: Any, capture: CapturePlan) -> Capture:
+    """A long input's baseline pass, cached apart from its runs: every strategy tried on the same long text shares
+    it (it depends on the model, the input and the capture, not on the mask), so only the masked pass is new."""
+    def compute() -> Capture:
+        with computing(estimated_bytes(loaded, len(prepared.labels), capture) // 2):
+            return baseline_pass(loaded, prepared, capture)
+
+    key = json.dumps({"baseline": [state.model, state.input_kind, state.input_ref, int(state.max_tokens)],
+                      "capture": capture.budget_bytes})
+    return result_cache().get_or_compute(key, compute, pin=_pin())
+
+
+def capture_plan(loaded: LoadedModel, n_tokens: int) -> bool | CapturePlan:
+    """What a run keeps of its attention: everything up to the model's usual limit (512 tokens; every result so
+    far), past it per-head summaries and pooled maps within the server's capture budget (half for each pass)."""
+    if n_tokens <= int(loaded.max_tokens):
+        return True
+    return CapturePlan(budget_bytes=policy().capture_budget // 2)
+
+
+def window_recipe(state: AppState, plan: MaskPlan, layer: int, head: int, rows: tuple[int, int]) -> AttentionWindow:
+    """Query rows of one layer and head at full resolution, masked and baseline (cached like runs): the zoom into a
+    long input's pooled heatmaps. ``plan`` is the run's resolved plan.
+
+    Raises:
+        ValueError: rows outside the input, or indices outside the model.
+    """
+    def compute() -> AttentionWindow:
+        loaded = _load_model(state.model)
+        prepared = encode(loaded, inputs.source_of(state))
+        with computing(4 * (rows[1] - rows[0]) * len(prepared.labels) * 5):
+            return attention_window(loaded, prepared, plan, layer, head, rows)
+
+    return result_cache().get_or_compute(window_key(state, plan, layer, head, rows), compute, pin=_pin())
+
+
+def window_key(state: AppState, plan: MaskPlan, layer: int, head: int, rows: tuple[int, int]) -> str:
+    """The key of one zoom window of a run: the run's key plus where."""
+    return recipe_key(state, plan) + json.dumps({"window": [int(layer), int(head), int(rows[0]), int(rows[1])]})
 
 
 def shared_run(state: AppState, plan: MaskPlan) -> SharedResult:
@@ -208,8 +256,13 @@ def shared_run(state: AppState, plan: MaskPlan) -> SharedResult:
     return SharedResult(key, lambda: run_recipe(state, plan, key))
 
 
-def estimated_bytes(loaded: LoadedModel, n_tokens: int) -> int:
-    """What a run holds at its peak, per layer, head and query-key cell: its result's attention (float32) and masks
-    (bool) of both runs, 10 bytes, plus the strategy's masks and the forward pass while it runs, measured at about 2
-    more (512-token SmolLM2: result 708 MB, peak 830 MB over what the process held before)."""
+def estimated_bytes(loaded: LoadedModel, n_tokens: int, capture: bool | CapturePlan = True) -> int:
+    """What a run holds at its peak. Captured in full, per layer, head and query-key cell: its result's attention
+    (float32) and masks (bool) of both runs, 10 bytes, plus the strategy's masks and the forward pass while it runs,
+    measured at about 2 more (512-token SmolLM2: result 708 MB, peak 830 MB over what the process held before).
+    With a capture budget: what both passes keep, plus what the forward pass holds while it runs, measured at about
+    3 bytes per head and query-key cell (an 8,192-token SmolLM2 run with a sliding window peaked at 2.66 GB, of which
+    the model 0.54 GB: 1.8 GB for 9 x 8,192² cells; a score-based strategy's eager layers hold more)."""
+    if isinstance(capture, CapturePlan):
+        return 2 * capture.budget_bytes + int(loaded.n_heads) * int(n_tokens) ** 2 * 3
     return int(loaded.n_layers) * int(loaded.n_heads) * int(n_tokens) ** 2 * 12

@@ -10,12 +10,16 @@ setting (file key)      environment variable           default
                                                        shell patterns of Hub ids or folders, ``*`` = any)
 ``allow_hub``           ``DYNMASK_ALLOW_HUB``          false: no download from the Hugging Face Hub
 ``max_params``          ``DYNMASK_MAX_PARAMS``         200,000,000 parameters
-``max_text_chars``      ``DYNMASK_MAX_TEXT_CHARS``     20,000 characters
+``max_text_chars``      ``DYNMASK_MAX_TEXT_CHARS``     64,000 characters
+``max_tokens``          ``DYNMASK_MAX_TOKENS``         8,192: the longest input a run reads (past the usual 512,
+                                                       up to the model's own context)
 ``max_image_mb``        ``DYNMASK_MAX_IMAGE_MB``       20
 ``max_audio_mb``        ``DYNMASK_MAX_AUDIO_MB``       30
 ``result_budget_mb``    ``DYNMASK_RESULT_BUDGET_MB``   1024: results of every session, in tensor bytes
 ``model_budget_mb``     ``DYNMASK_MODEL_BUDGET_MB``    2048: loaded models, in tensor bytes (the newest stays)
 ``figure_budget_mb``    ``DYNMASK_FIGURE_BUDGET_MB``   64: built figures, shared by every session (JSON bytes)
+``capture_budget_mb``   ``DYNMASK_CAPTURE_BUDGET_MB``  100: what a run past 512 tokens keeps of its attention
+                                                       (both passes; summaries and pooled maps)
 ``parallel_runs``       ``DYNMASK_PARALLEL_RUNS``      2: computations at once (more wait their turn)
 ======================  =============================  ========================================================
 
@@ -44,7 +48,8 @@ from dynmask_core.models import PRESETS
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FILE = ROOT / "serving.toml"
 _ENV = {"allow_models": "DYNMASK_ALLOW_MODELS", "allow_hub": "DYNMASK_ALLOW_HUB", "max_params": "DYNMASK_MAX_PARAMS",
-        "max_text_chars": "DYNMASK_MAX_TEXT_CHARS", "max_image_mb": "DYNMASK_MAX_IMAGE_MB",
+        "max_text_chars": "DYNMASK_MAX_TEXT_CHARS", "max_tokens": "DYNMASK_MAX_TOKENS",
+        "capture_budget_mb": "DYNMASK_CAPTURE_BUDGET_MB", "max_image_mb": "DYNMASK_MAX_IMAGE_MB",
         "max_audio_mb": "DYNMASK_MAX_AUDIO_MB", "result_budget_mb": "DYNMASK_RESULT_BUDGET_MB",
         "model_budget_mb": "DYNMASK_MODEL_BUDGET_MB", "figure_budget_mb": "DYNMASK_FIGURE_BUDGET_MB",
         "parallel_runs": "DYNMASK_PARALLEL_RUNS"}
@@ -58,6 +63,8 @@ class ServingPolicy:
     allow_hub: bool = False
     max_params: int = 200_000_000
     max_text_chars: int = MAX_CHARS
+    max_tokens: int = 8192
+    capture_budget_mb: float = 100
     max_image_mb: float = MAX_IMAGE_BYTES / 2**20
     max_audio_mb: float = MAX_AUDIO_BYTES / 2**20
     result_budget_mb: float = 1024
@@ -67,7 +74,8 @@ class ServingPolicy:
     source: str = "built-in defaults"
 
     def __post_init__(self) -> None:
-        if self.max_params < 1 or self.max_text_chars < 1 or self.max_image_mb <= 0 or self.max_audio_mb <= 0:
+        if self.max_params < 1 or self.max_text_chars < 1 or self.max_tokens < 1 or self.max_image_mb <= 0 \
+                or self.max_audio_mb <= 0 or self.capture_budget_mb <= 0:
             raise ValueError("serving policy: the maximums must be positive")
         if min(self.result_budget_mb, self.model_budget_mb, self.figure_budget_mb) < 0 \
                 or not 1 <= self.parallel_runs <= 64:
@@ -116,6 +124,12 @@ class ServingPolicy:
             raise ValueError(f"The text has {len(text):,} characters; this server takes up to {self.max_text_chars:,}. "
                              "Shorten it.")
 
+    def check_tokens(self, asked: int) -> None:
+        """Raises ValueError when a recipe asks to read more tokens than the server allows."""
+        if asked > self.max_tokens:
+            raise ValueError(f"This server reads up to {self.max_tokens:,} tokens; the recipe asks for {asked:,}. "
+                             f"Set *Tokens to read* to {self.max_tokens:,} or less.")
+
     def max_upload_bytes(self, kind: str) -> int:
         """The largest upload of ``kind`` (``image``/``audio``) in bytes."""
         return int((self.max_image_mb if kind == "image" else self.max_audio_mb) * 2**20)
@@ -127,12 +141,19 @@ class ServingPolicy:
                 ("Downloads from the Hugging Face Hub", "allowed" if self.allow_hub else "off"),
                 ("Largest model", f"{self.max_params / 1e6:,.0f}M parameters"),
                 ("Longest text", f"{self.max_text_chars:,} characters"),
+                ("Most tokens read", f"{self.max_tokens:,} (past 512: {self.capture_budget_mb:g} MB of attention "
+                                     "summaries and pooled maps per run)"),
                 ("Largest picture", f"{self.max_image_mb:g} MB"), ("Largest recording", f"{self.max_audio_mb:g} MB"),
                 ("Memory for results (all sessions)", f"{self.result_budget_mb:,.0f} MB"),
                 ("Memory for models", f"{self.model_budget_mb:,.0f} MB"),
                 ("Memory for built figures", f"{self.figure_budget_mb:,.0f} MB"),
                 ("Computations at once", str(self.parallel_runs)),
                 ("Read from", self.source)]
+
+    @property
+    def capture_budget(self) -> int:
+        """What one long run keeps of its attention, in bytes (both passes together)."""
+        return int(self.capture_budget_mb * 2**20)
 
     @property
     def result_budget(self) -> int:
@@ -193,7 +214,7 @@ def _typed(name: str, value: Any) -> Any:
             if text not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
                 raise ValueError
             return text in ("1", "true", "yes", "on")
-        if name in ("max_params", "max_text_chars", "parallel_runs"):
+        if name in ("max_params", "max_text_chars", "max_tokens", "parallel_runs"):
             return int(str(value).replace("_", "").replace(",", ""))
         return float(value)
     except (TypeError, ValueError):

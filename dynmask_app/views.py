@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dynmask_app import audio_views, downloads, explain, figure_cache, image_views, session
+from dynmask_app import audio_views, downloads, explain, figure_cache, image_views, long_views, session
 from dynmask_app.result_cache import ByteLRU
 from dynmask_app.state import AppState
 from dynmask_core import viz
@@ -23,6 +23,8 @@ MODEL_VIEW_TAB = "Model view (all layers x heads)"
 #: A chart is built and sent only once its tab has been opened for the view shown (see :func:`_views_to_draw`).
 CHART_TABS = {"mask": "Mask applied", "attention": "Attention weights", "diff": "Masked − baseline",
               "model_view": MODEL_VIEW_TAB}
+#: The tabs a run past 512 tokens adds (pooled maps: a window at full resolution, and every head's summaries).
+LONG_TABS = {"zoom": "Zoom (full resolution)", "summaries": "Per-head summaries"}
 
 #: Views drawn on the input itself, first among the tabs, per input kind: (title, draw(state, result, layer, head, ns)).
 _INPUT_TABS: dict[str, tuple[tuple[str, Any], ...]] = {
@@ -42,31 +44,39 @@ def head_figures(state: AppState, result: Any, layer: int, head: int, show: str 
                  max_side: int = viz.MAX_SIDE, names: Iterable[str] = HEAD_VIEWS,
                  cache: ByteLRU | None = None) -> dict[str, Any]:
     """The mask / attention / difference figures of one layer and head (shared with the HTML export), only those in
-    ``names`` (each is built only when asked for: a Run shows one).
+    ``names`` (each is built only when asked for: a Run shows one). A long run's come from its pooled maps.
 
     Built once per result and arguments for the whole server (:mod:`dynmask_app.figure_cache`): never mutate them.
     ``cache``: as in :func:`dynmask_app.figure_cache.figure` (a deferred download passes the one it captured).
     """
-    where = f"layer {layer}, head {head}"
+    mask, masked, base, block = _matrices(result, layer, head)
+    where = f"layer {layer}, head {head}" + (f", {block}x{block} blocks" if block > 1 else "")
     titles = {"mask": f"Mask applied ({where}): {state.label()}", "attention": f"Attention, {show} run ({where})",
               "diff": f"Masked minus baseline attention ({where})"}
 
     def attention() -> Any:
-        masked, base = result.attention[layer, head], result.baseline_attention[layer, head]
         top = float(max(masked.max(), base.max()))
         return viz.attention_figure(masked if show == "masked" else base, result.tokens, titles["attention"],
-                                    zmax=top, max_side=max_side)
+                                    zmax=top, max_side=max_side, block=block)
 
     builds = {
-        "mask": lambda: viz.mask_figure(result.masks[layer, head], result.tokens, titles["mask"], max_side=max_side),
+        "mask": lambda: viz.mask_figure(mask, result.tokens, titles["mask"], max_side=max_side, block=block),
         "attention": attention,
-        "diff": lambda: viz.diff_figure(result.attention[layer, head] - result.baseline_attention[layer, head],
-                                        result.tokens, titles["diff"], max_side=max_side),
+        "diff": lambda: viz.diff_figure(masked - base, result.tokens, titles["diff"], max_side=max_side, block=block),
     }
     return {name: figure_cache.figure(state, result, f"head.{name}", (layer, head, show if name == "attention"
                                                                       else None, titles[name], max_side),
                                       builds[name], cache)
             for name in HEAD_VIEWS if name in names}
+
+
+def _matrices(result: Any, layer: int, head: int) -> tuple[Any, Any, Any, int]:
+    """``(mask, masked attention, baseline attention, block)`` of one layer and head: every cell, or for a long run
+    (a capture budget) its ``block x block`` means."""
+    if result.budgeted:
+        s, b = result.summary, result.baseline_summary
+        return s.pooled_allowed[layer, head], s.pooled[layer, head], b.pooled[layer, head], s.block
+    return result.masks[layer, head], result.attention[layer, head], result.baseline_attention[layer, head], 1
 
 
 def output_figure(state: AppState, result: Any, cache: ByteLRU | None = None) -> Any:
@@ -107,8 +117,9 @@ def result_views(state: AppState, result: Any) -> None:
     st.subheader("The strategy")
     explain.strategy_card(state)
     st.subheader("Inside the model")
+    masks = result.summary.pooled_allowed if result.budgeted else result.masks
     single_head_views(state, result, figure_cache.figure(state, result, "mask_patterns", (),
-                                                         lambda: mask_patterns(result.masks)))
+                                                         lambda: mask_patterns(masks)))
 
 
 def _downloads(state: AppState, result: Any, layer: int, head: int, show: str) -> None:
@@ -118,10 +129,12 @@ def _downloads(state: AppState, result: Any, layer: int, head: int, show: str) -
     def shown() -> list[tuple[str, Any]]:
         output = output_figure(state, result, cache)
         figs = head_figures(state, result, layer, head, show, cache=cache)
+        pooled = " (pooled)" if result.budgeted else ""
+        model_view = (long_views.model_view_figure if result.budgeted else model_view_figure)
         return ([("Output before and after", output)] if output is not None else []) + [
-            ("Mask applied", figs["mask"]), ("Attention weights", figs["attention"]),
-            ("Masked minus baseline", figs["diff"]), ("Model view", model_view_figure(state, result, layer, head,
-                                                                                     cache))]
+            (f"Mask applied{pooled}", figs["mask"]), (f"Attention weights{pooled}", figs["attention"]),
+            (f"Masked minus baseline{pooled}", figs["diff"]),
+            (f"Model view{pooled}", model_view(state, result, layer, head, cache))]
 
     downloads.download_panel(state, result, layer, head, shown)
 
@@ -142,7 +155,8 @@ def _views_to_draw(ns: str, view: tuple, opened: Iterable[str]) -> set[str]:
 def single_head_views(state: AppState, result: Any, n_patterns: int) -> None:
     """Layer/head pickers (kept in the URL) and the mask / attention / difference tabs; reruns alone."""
     page, ns = state.page, session.ns_of(state.page)
-    layers, heads = result.attention.shape[:2]
+    layers, heads = result.shape[:2]
+    budgeted = result.budgeted
     for key, value, count in ((f"{ns}.view_layer", state.layer, layers), (f"{ns}.view_head", state.head, heads)):
         if st.session_state.get(key) is None or st.session_state[key] >= count:
             st.session_state[key] = min(value, count - 1)
@@ -154,11 +168,12 @@ def single_head_views(state: AppState, result: Any, n_patterns: int) -> None:
     session.set_view(page, layer, head)
     state = session.active(page) or state
     q = len(result.tokens)
-    note = viz.pooling_note(q, viz.pool_factor(q, viz.MAX_SIDE))
+    note = long_views.capture_note(result) if budgeted else viz.pooling_note(q, viz.pool_factor(q, viz.MAX_SIDE))
     extra = _INPUT_TABS.get(result.kind, ())
+    long_tabs = LONG_TABS if budgeted else {}
     # Stateful tabs (key + on_change): a switch reruns this fragment alone, and the open tab is known, so a chart
     # tab's figure is built (or fetched) and sent only once its tab is opened. The key keeps the open tab over reruns.
-    tabs = st.tabs([title for title, _ in extra] + [*CHART_TABS.values(), "Downloads"],
+    tabs = st.tabs([title for title, _ in extra] + [*CHART_TABS.values(), *long_tabs.values(), "Downloads"],
                    key=f"{ns}.view_tab", on_change="rerun")
     for tab, (_, draw) in zip(tabs, extra):
         with tab:
@@ -168,7 +183,8 @@ def single_head_views(state: AppState, result: Any, n_patterns: int) -> None:
                            [name for name, tab in chart_tabs.items() if tab.open])
     figs = head_figures(state, result, layer, head, show, names=drawn)
     with chart_tabs["mask"]:
-        st.caption(_mask_caption(result, layer, head, n_patterns))
+        st.caption(long_views.mask_caption(result, layer, head) if budgeted
+                   else _mask_caption(result, layer, head, n_patterns))
         if "mask" in figs:
             show_figure(figs["mask"], f"dynmask-mask-L{layer}-H{head}", key="mask_fig")
     with chart_tabs["attention"]:
@@ -181,9 +197,21 @@ def single_head_views(state: AppState, result: Any, n_patterns: int) -> None:
         if "diff" in figs:
             show_figure(figs["diff"], f"dynmask-diff-L{layer}-H{head}", key="diff_fig")
     with chart_tabs["model_view"]:
-        st.caption(viz.model_view_note(q, layers, heads) + " Masked run; the red box is the layer/head picked above.")
+        if budgeted:
+            blocks = -(-q // result.summary.block)
+            st.caption(viz.model_view_note(blocks, layers, heads).replace("attention", "pooled attention", 1)
+                       + f" Each of its cells is a {result.summary.block}x{result.summary.block} block of tokens. "
+                       "Masked run; the red box is the layer/head picked above.")
+        else:
+            st.caption(viz.model_view_note(q, layers, heads) + " Masked run; the red box is the layer/head picked "
+                       "above.")
         if "model_view" in drawn:
-            show_figure(model_view_figure(state, result, layer, head), "dynmask-model-view", key="model_view")
+            figure = (long_views.model_view_figure if budgeted else model_view_figure)(state, result, layer, head)
+            show_figure(figure, "dynmask-model-view", key="model_view")
+    for name, tab in zip(long_tabs, tabs[len(extra) + len(CHART_TABS):]):
+        with tab:
+            if tab.open:  # a window is computed, and the summaries drawn, only in their own tab
+                (long_views.zoom_tab if name == "zoom" else long_views.summaries_tab)(state, result, layer, head, ns)
     if note:
         st.caption(note)
     with tabs[-1]:

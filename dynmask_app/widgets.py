@@ -15,6 +15,7 @@ import streamlit as st
 from dynmask_app import inputs
 from dynmask_app.i18n import current, t, translate
 from dynmask_app.state import AppState
+from dynmask_app.token_counter import live_token_count
 from dynmask_core.masks import Param, Strategy, get_strategy, strategies
 from dynmask_core.models import DEFAULT_MODEL, PRESETS, default_model
 from dynmask_core.recipe import Field
@@ -165,7 +166,12 @@ def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: di
         return st.radio(label, kinds, key=key, format_func=fmt, horizontal=True, help=t(spec.help))
     if kind == "input":
         if input_kind == "text":
-            return text_controls(key, "Text")
+            from dynmask_app.runner import policy
+
+            picked = (st.session_state.get(f"{ns}.model_custom") or "").strip() or st.session_state.get(f"{ns}.model")
+            return text_controls(key, "Text", model_id=picked,
+                                 limit=int(st.session_state.get(f"{ns}.max_tokens") or 0) or None,
+                                 context=policy().max_tokens if ns == "pg" else None)  # the Playground's field
         return inputs.media_controls(f"{ns}.{input_kind}", input_kind)
     if kind == "model":
         return model_controls(key, label, input_kind)
@@ -184,6 +190,8 @@ def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: di
         return value
     if kind == "number":
         return _number(spec, key, label)
+    if kind == "tokens":
+        return _tokens(spec, key, label, facts)
     if kind == "target":
         return _target(spec, key, label, facts)
     if kind == "toggle":
@@ -220,6 +228,27 @@ def _number(spec: Field, key: str, label: str) -> Any:
     return None if value is None else int(value)
 
 
+def _tokens(spec: Field, key: str, label: str, facts: dict[str, Any] | None) -> int:
+    """How many tokens of the text to read: the model's usual limit (the recipe's 0) unless raised, up to the
+    model's own context and the server's ``max_tokens``. Not drawn for a model that reads no more than its limit."""
+    held = int(st.session_state.get(key) or 0)
+    if not facts:  # no model loaded yet: keep what the recipe (or the widget) holds
+        return held
+    from dynmask_app.runner import policy
+
+    usual = int(facts.get("max_tokens") or 512)
+    most = min(max(int(facts.get("context") or usual), usual), policy().max_tokens)
+    if most <= usual:
+        return 0
+    if not held or held > most:
+        st.session_state[key] = most if held else usual
+    chosen = int(st.number_input(label, 1, most, step=256, key=key, help=t(spec.help)))
+    if chosen > usual:
+        st.caption(f"Past {usual} tokens a run keeps per-head summaries and pooled maps (full resolution: *Zoom*); "
+                   f"{chosen:,} tokens of this model take a while on a CPU.")
+    return 0 if chosen == usual else chosen
+
+
 def _target(spec: Field, key: str, label: str, facts: dict[str, Any] | None) -> str:
     """The attribution target: free text, with what this model takes said under it."""
     value = st.text_input(label, key=key, help=t(spec.help), max_chars=int(spec.max) if spec.max else None)
@@ -237,8 +266,12 @@ def _target(spec: Field, key: str, label: str, facts: dict[str, Any] | None) -> 
     return (value or "").strip() or str(spec.default)
 
 
-def text_controls(key: str, label: str = "Text") -> str:
-    """Example picker (fills the text) and the text area (typed text is kept otherwise)."""
+def text_controls(key: str, label: str = "Text", *, model_id: str | None = None, limit: int | None = None,
+                  context: int | None = None) -> str:
+    """Example picker (fills the text) and the text area (typed text is kept otherwise); with ``model_id``, the
+    token count under it, kept up to date while the text is typed (``limit``: the tokens the model reads, None = its
+    usual limit; ``context``: how far *Tokens to read* may be raised on this page, None = no such field; see
+    :func:`dynmask_app.token_counter.live_token_count`)."""
     example_key = key.rsplit(".", 1)[0] + ".example"
 
     def fill() -> None:
@@ -248,7 +281,10 @@ def text_controls(key: str, label: str = "Text") -> str:
 
     st.selectbox("Example sentences", list(TEXT_EXAMPLES), index=None, key=example_key, on_change=fill,
                  placeholder="Pick an example to fill the text...")
-    return st.text_area(label, key=key, height=110, help="Typed text is kept; picking an example replaces it.")
+    value = st.text_area(label, key=key, height=110, help="Typed text is kept; picking an example replaces it.")
+    if model_id:
+        live_token_count(key, model_id, limit, context)
+    return value
 
 
 def model_controls(key: str, label: str = "Model", kind: str = "text") -> str:

@@ -38,6 +38,32 @@ TEXT_EXAMPLES: dict[str, str] = {
 }
 DEFAULT_TEXT = next(iter(TEXT_EXAMPLES.values()))
 
+
+def prose_sentences(text: str) -> list[str]:
+    """The prose sentences of one help topic: paragraphs not indented (code and grammar are), headings' underlines
+    dropped, split at sentence ends."""
+    sentences = []
+    for block in re.split(r"\n\s*\n", text):
+        if not block.strip() or block[:1].isspace():
+            continue
+        lines = [line.strip() for line in block.splitlines() if not re.fullmatch(r"[*=\-~^]+", line.strip())]
+        paragraph = " ".join(line for line in lines if line)
+        sentences += [s for s in re.split(r"(?<=[.!?:;])\s+", paragraph) if s]
+    return sentences
+
+
+def long_text(topics: tuple[str, ...] = ("types", "execmodel")) -> str:
+    """A long prose text for the long-input example: Python's own help on its type hierarchy and its execution
+    model (``pydoc_data.topics``, no download; ~42,000 characters, ~9,000 SmolLM2 tokens with Python 3.11)."""
+    from pydoc_data.topics import topics as help_topics
+
+    return " ".join(" ".join(prose_sentences(help_topics[name])) for name in topics if name in help_topics)
+
+
+#: The long example's title (picked, it fills the text; raise *Tokens to read* to read past 512).
+LONG_EXAMPLE = "Long text (~9,000 tokens: Python's help on its types; raise Tokens to read)"
+TEXT_EXAMPLES[LONG_EXAMPLE] = long_text()
+
 _PHOTOS = {  # scikit-image's bundled photos: id -> (loader name, title)
     "chelsea": ("chelsea", "Chelsea the cat (photo, scikit-image)"),
     "coffee": ("coffee", "A cup of coffee (photo, scikit-image)"),

@@ -46,8 +46,12 @@ def allowed_fraction(masks: Any) -> np.ndarray:
 
 
 def mask_patterns(masks: Any) -> int:
-    """Number of distinct ``(Q, K)`` patterns among the ``L x H`` masks (1 = the same everywhere)."""
-    m = as_array(masks).astype(bool)
+    """Number of distinct ``(Q, K)`` patterns among the ``L x H`` masks (1 = the same everywhere); pooled masks
+    (the fraction allowed in each block, floats) are compared as they are."""
+    m = as_array(masks)
+    if m.dtype != bool and m.dtype.kind == "f":
+        return len({row.tobytes() for row in m.reshape(m.shape[0] * m.shape[1], -1)})
+    m = m.astype(bool)
     flat = np.packbits(m.reshape(m.shape[0] * m.shape[1], -1), axis=1)
     return len({row.tobytes() for row in flat})
 

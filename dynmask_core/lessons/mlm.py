@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
@@ -35,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from dynmask_core.samples import prose_sentences
 
 MASK_PROB = 0.15
 """BERT's share of maskable tokens picked for prediction."""
@@ -410,19 +411,6 @@ class Corpus:
                 "heldout_segments": len(self.heldout), "vocab_size": len(self.vocab), "tokens": self.tokens}
 
 
-def _prose(text: str) -> list[str]:
-    """The prose sentences of one help topic: paragraphs not indented (code and grammar are), headings' underlines
-    dropped, split at sentence ends."""
-    sentences = []
-    for block in re.split(r"\n\s*\n", text):
-        if not block.strip() or block[:1].isspace():
-            continue
-        lines = [line.strip() for line in block.splitlines() if not re.fullmatch(r"[*=\-~^]+", line.strip())]
-        paragraph = " ".join(line for line in lines if line)
-        sentences += [s for s in re.split(r"(?<=[.!?:;])\s+", paragraph) if s]
-    return sentences
-
-
 def _pack(pieces: list[list[int]], width: int) -> list[list[int]]:
     """Packs consecutive sentences (lists of ids) into segments of at most ``width`` ids; a longer sentence is cut."""
     segments: list[list[int]] = []
@@ -475,7 +463,7 @@ def _make_corpus(tok, max_len: int, heldout_fraction: float, data_seed: int, min
 
     segments: list[list[int]] = []
     for name in sorted(topics):
-        sentences = _prose(topics[name])
+        sentences = prose_sentences(topics[name])
         if sentences:
             pieces = tok(sentences, add_special_tokens=False, verbose=False)["input_ids"]
             segments += [s for s in _pack(pieces, max_len - 2) if len(s) >= min_tokens]

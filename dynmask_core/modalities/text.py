@@ -70,6 +70,23 @@ def encode_text(loaded: Any, text: str, max_tokens: int | None = None) -> Prepar
     return encode(loaded, TextSource(text, max_tokens))
 
 
+def count_tokens(loaded: Any, text: str) -> int:
+    """How many tokens ``loaded``'s tokenizer makes of ``text`` (stripped, cut to ``MAX_CHARS``), special tokens
+    included: :func:`prepare_text`'s count before the token limit (``Prepared.n_before``); 0 for empty text.
+
+    Raises:
+        ValueError: a model without a tokenizer.
+    """
+    tok = loaded.tokenizer
+    if tok is None:
+        raise ValueError(f"{loaded.id} has no tokenizer: it does not take text input.")
+    text = (text or "").strip()
+    if not text:
+        return 0
+    with loaded.processor_lock:
+        return len(tok(text[:MAX_CHARS], truncation=False)["input_ids"])
+
+
 def token_labels(tokenizer: Any, ids: list[int]) -> list[str]:
     """Readable labels: WordPiece tokens as they are, byte-level BPE decoded (a leading space shown as ``▁``)."""
     raw = tokenizer.convert_ids_to_tokens(ids)

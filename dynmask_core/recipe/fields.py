@@ -57,6 +57,8 @@ class Field:
             mode), or one of the values when it is a tuple; widgets are shown only then.
         pages: The pages (and the command-line commands standing for them) that use the field; None = every page.
             A field of other pages is neither drawn, nor written to a link, nor a command-line option there.
+        url_default: Whether a link carries the field when it holds its default (False: links made before the field
+            existed stay the same).
     """
 
     name: str = ""
@@ -81,6 +83,7 @@ class Field:
     of: str | None = None
     when: tuple[str, Any] | None = None
     pages: tuple[str, ...] | None = None
+    url_default: bool = True
 
     def used_on(self, page: str) -> bool:
         """Whether the page ``page`` uses this field."""

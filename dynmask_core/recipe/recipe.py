@@ -26,6 +26,7 @@ from dynmask_core.recipe.url import decode_query, encode_query
 from dynmask_core.samples import DEFAULT_TEXT, UPLOAD_PREFIX, get_sample
 
 MAX_URL_TEXT = 1000  # longer text is not put in the link
+MAX_CONTEXT = 131_072  # the largest token limit a recipe may ask for (the model's own context caps it further)
 ATTRIBUTION_PAGES = ("attribution",)  # the pages (and the command `attribute`) that explain a prediction
 LANGUAGES = ("en", "zh")  # the app's languages (its message catalogues: dynmask_app/i18n.py)
 COMPOSE_OPS = ("none", "and", "or")
@@ -48,6 +49,11 @@ class Recipe:
     model: str = declare(
         DEFAULT_MODEL, label="Model", url="model", cli="--model", widget="model",
         help="bundled id (minilm, smollm2), Hugging Face id or local folder")
+    max_tokens: int = declare(
+        0, type="int", min=0, max=MAX_CONTEXT, label="Tokens to read", url="tokens", widget="tokens",
+        when=("input_kind", "text"), pages=("playground",), url_default=False,
+        help="read the text up to this many tokens: 0 = the model's usual limit (512), at most its context (8,192 "
+             "for SmolLM2); past 512 a run keeps per-head summaries and pooled maps within the capture budget")
     strategy: str = declare(
         "sliding_window", type="strategy", label="Mask strategy", url="s", cli="--strategy", cli_default="none",
         widget="strategy", key="s1", help="strategy id (see `python -m dynmask_core strategies`)")
@@ -123,6 +129,9 @@ class Recipe:
                 set_(self, spec.name, spec.check(getattr(self, spec.name)))
         set_(self, "attr_target", self.attr_target.strip() or PREDICTED)
         self.check_page()
+        if self.max_tokens and (self.input_kind != "text" or not next(
+                spec for spec in specs(type(self)) if spec.name == "max_tokens").used_on(self.page)):
+            set_(self, "max_tokens", 0)  # only the Playground reads past 512 (the other pages' views need every weight)
         if not self.model.strip():
             raise ValueError("model must not be empty")
         set_(self, "model", self.model.strip())
@@ -194,7 +203,7 @@ class Recipe:
             ValueError: an upload (only the session that uploaded it has the file) or an unknown sample.
         """
         if self.input_kind == "text":
-            return TextSource(self.input_ref)
+            return TextSource(self.input_ref, self.max_tokens or None)
         if self.is_upload:
             raise ValueError("this recipe names an uploaded file, which only the page that uploaded it has: "
                              "upload it again")

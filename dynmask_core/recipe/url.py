@@ -31,7 +31,8 @@ def encode_query(recipe: Any) -> dict[str, str]:
 
     Left out: fields of other pages (the attribution method on the Playground), an input that cannot ride in a link
     (long text, an upload), the second strategy when nothing uses it,
-    empty layer/head lists (= all) and a seed of None (= draw one). Fields that matter only in another mode (``beta``)
+    empty layer/head lists (= all), a seed of None (= draw one) and fields declared ``url_default=False`` at
+    their default (the token limit). Fields that matter only in another mode (``beta``)
     are still written, so a link keeps what the user set.
     """
     qp: dict[str, str] = {"v": str(VERSION)}
@@ -46,7 +47,8 @@ def encode_query(recipe: Any) -> dict[str, str]:
             continue
         if spec.type == "params":
             qp.update({f"{spec.url}.{k}": spec_value(v) for k, v in value})
-        elif spec.type == "indices" and not value or spec.type == "seed" and value is None:
+        elif spec.type == "indices" and not value or spec.type == "seed" and value is None \
+                or not spec.url_default and value == spec.default:
             continue
         else:
             qp[spec.url] = spec.encode(value)

@@ -1,7 +1,8 @@
 """Heatmaps of one ``(Q, K)`` matrix: the mask applied, attention weights, and masked minus baseline.
 
 Rows are queries (the token that attends), columns are keys (the token attended to); query 0 is at the top.
-Matrices longer than ``max_side`` are average-pooled for display (see :func:`~dynmask_core.viz.pooling_note`).
+Matrices longer than ``max_side`` are average-pooled for display (see :func:`~dynmask_core.viz.pooling_note`);
+``block`` > 1 says a matrix comes already pooled in ``block x block`` blocks (a run's capture budget kept only those).
 """
 
 from __future__ import annotations
@@ -33,15 +34,19 @@ def _figure(trace: go.Heatmap, title: str, n: int, height: int | None) -> go.Fig
         "yaxis": {"title": {"text": "query (attending)"}, "autorange": "reversed", **axis}})
 
 
-def _axes(tokens: Sequence[str], n_q: int, n_k: int, factor: int) -> tuple[list[str], list[str]]:
-    labels = token_axis(tokens)
+def _axes(tokens: Sequence[str], n_q: int, n_k: int, factor: int, block: int = 1,
+          window: tuple[int, int] | None = None) -> tuple[list[str], list[str]]:
+    labels = pooled_axis(token_axis(tokens), block)
+    if window is not None:  # rows and keys from these positions on (a zoomed window)
+        queries, keys = labels[window[0]:window[0] + n_q], labels[window[1]:window[1] + n_k]
+        return pooled_axis(queries, factor), pooled_axis(keys, factor)
     keys = labels[-n_k:] if len(labels) >= n_k else [str(i) for i in range(n_k)]
     queries = labels[-n_q:] if len(labels) >= n_q else [str(i) for i in range(n_q)]
     return pooled_axis(queries, factor), pooled_axis(keys, factor)
 
 
 def mask_figure(mask: Any, tokens: Sequence[str], title: str = "Mask applied", max_side: int = MAX_SIDE,
-                height: int | None = None) -> go.Figure:
+                height: int | None = None, block: int = 1, window: tuple[int, int] | None = None) -> go.Figure:
     """The boolean mask as two colours: allowed (dark blue) and blocked (light grey).
 
     Args:
@@ -50,15 +55,17 @@ def mask_figure(mask: Any, tokens: Sequence[str], title: str = "Mask applied", m
         title: Figure title.
         max_side: Larger matrices are pooled; cells then show the *fraction* allowed.
         height: Pixel height (default grows with Q).
+        block: ``mask`` is already pooled in blocks of this many tokens: the fraction allowed in each.
+        window: ``(first query, first key)``: the matrix is a window of a longer one, starting at these positions.
 
     Returns:
         A figure with one ``Heatmap`` trace.
     """
-    m = as_array(mask).astype(bool)
+    m = as_array(mask, np.float32) if block > 1 else as_array(mask).astype(bool)
     q, k = m.shape
     factor = pool_factor(max(q, k), max_side)
-    y, x = _axes(tokens, q, k, factor)
-    if factor == 1:
+    y, x = _axes(tokens, q, k, factor, block, window)
+    if factor == 1 and block == 1:
         z = m.astype(np.uint8)
         scale = [[0.0, BLOCKED_COLOR], [0.5, BLOCKED_COLOR], [0.5, ALLOWED_COLOR], [1.0, ALLOWED_COLOR]]
         colorbar = {"tickvals": [0.25, 0.75], "ticktext": ["blocked", "allowed"], "len": 0.4, "thickness": 14}
@@ -74,7 +81,8 @@ def mask_figure(mask: Any, tokens: Sequence[str], title: str = "Mask applied", m
 
 
 def attention_figure(attention: Any, tokens: Sequence[str], title: str = "Attention weights",
-                     zmax: float | None = None, max_side: int = MAX_SIDE, height: int | None = None) -> go.Figure:
+                     zmax: float | None = None, max_side: int = MAX_SIDE, height: int | None = None,
+                     block: int = 1, window: tuple[int, int] | None = None) -> go.Figure:
     """Attention probabilities of one layer and head.
 
     Args:
@@ -84,6 +92,8 @@ def attention_figure(attention: Any, tokens: Sequence[str], title: str = "Attent
         zmax: Top of the colour scale (share it between figures you compare); default the matrix maximum.
         max_side: Larger matrices are average-pooled for display.
         height: Pixel height.
+        block: ``attention`` is already pooled in blocks of this many tokens (block means).
+        window: ``(first query, first key)``: the matrix is a window of a longer one, starting at these positions.
 
     Returns:
         A figure with one ``Heatmap`` trace, colour scale from 0.
@@ -91,7 +101,7 @@ def attention_figure(attention: Any, tokens: Sequence[str], title: str = "Attent
     a = as_array(attention, np.float32)
     q, k = a.shape
     factor = pool_factor(max(q, k), max_side)
-    y, x = _axes(tokens, q, k, factor)
+    y, x = _axes(tokens, q, k, factor, block, window)
     z = rounded(pool2d(a, factor))
     top = float(zmax) if zmax is not None else float(np.nanmax(z)) if z.size else 1.0
     trace = go.Heatmap(z=z, x=x, y=y, zmin=0, zmax=max(top, 1e-6), colorscale=ATTENTION_SCALE,
@@ -101,7 +111,8 @@ def attention_figure(attention: Any, tokens: Sequence[str], title: str = "Attent
 
 
 def diff_figure(diff: Any, tokens: Sequence[str], title: str = "Masked minus baseline attention",
-                limit: float | None = None, max_side: int = MAX_SIDE, height: int | None = None) -> go.Figure:
+                limit: float | None = None, max_side: int = MAX_SIDE, height: int | None = None,
+                block: int = 1, window: tuple[int, int] | None = None) -> go.Figure:
     """A signed difference on a diverging scale centred on 0 (red = more weight, blue = less).
 
     Args:
@@ -111,6 +122,8 @@ def diff_figure(diff: Any, tokens: Sequence[str], title: str = "Masked minus bas
         limit: Symmetric colour range ``[-limit, limit]``; default the largest absolute value.
         max_side: Larger matrices are average-pooled for display.
         height: Pixel height.
+        block: ``diff`` is already pooled in blocks of this many tokens (block means).
+        window: ``(first query, first key)``: the matrix is a window of a longer one, starting at these positions.
 
     Returns:
         A figure with one ``Heatmap`` trace with ``zmid=0``.
@@ -118,7 +131,7 @@ def diff_figure(diff: Any, tokens: Sequence[str], title: str = "Masked minus bas
     d = as_array(diff, np.float32)
     q, k = d.shape
     factor = pool_factor(max(q, k), max_side)
-    y, x = _axes(tokens, q, k, factor)
+    y, x = _axes(tokens, q, k, factor, block, window)
     z = rounded(pool2d(d, factor))
     lim = float(limit) if limit is not None else float(np.nanmax(np.abs(z))) if z.size else 1.0
     lim = max(lim, 1e-3)

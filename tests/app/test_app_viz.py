@@ -117,3 +117,18 @@ def test_layer_stats_and_chart() -> None:
     spec = chart.to_dict()
     assert spec["mark"]["type"] == "line" and spec["encoding"]["x"]["field"] == "layer"
     json.dumps(spec)
+
+
+def test_pooled_and_windowed_heatmaps_label_what_they_show() -> None:
+    tokens = [f"t{i}" for i in range(300)]
+    pooled = np.linspace(0, 1, 25, dtype=np.float32).reshape(5, 5)  # 300 tokens kept in 64-token blocks
+    fig = viz.mask_figure(pooled, tokens, block=64)
+    trace = fig.data[0]
+    assert list(trace.y) == ["0-63", "64-127", "128-191", "192-255", "256-299"]
+    assert np.allclose(np.asarray(trace.z), np.round(pooled, 2)) and "fraction" in trace.colorbar.title.text
+    window = np.eye(4, dtype=np.float32)
+    att = viz.attention_figure(window, tokens, window=(100, 98)).data[0]
+    assert list(att.y) == ["100:t100", "101:t101", "102:t102", "103:t103"] and list(att.x)[0] == "98:t98"
+    assert viz.diff_figure(pooled - 0.5, tokens, block=64).data[0].y[-1] == "256-299"
+    stats = viz.head_stats_figure(np.ones((3, 2)), np.zeros((3, 2)), "sink", highlight=(1, 1))
+    assert len(stats.data) == 2 and len(stats.layout.shapes) == 2 and stats.data[0].zmax == 1.0

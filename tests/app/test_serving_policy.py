@@ -18,7 +18,21 @@ def test_the_shipped_file_is_the_classroom_default() -> None:
     policy = load_policy({})
     assert policy.source == "serving.toml"
     assert policy.allow_models == () and policy.allow_hub is False
-    assert (policy.max_params, policy.max_text_chars) == (200_000_000, 20_000)
+    assert (policy.max_params, policy.max_text_chars) == (200_000_000, 64_000)
+    assert (policy.max_tokens, policy.capture_budget) == (8192, 100 * 2**20)  # an 8k SmolLM2 run, in 100 MB
+
+
+def test_a_recipe_asking_more_tokens_than_the_server_reads_is_refused_in_one_line() -> None:
+    policy = load_policy({"DYNMASK_MAX_TOKENS": "2048", "DYNMASK_CAPTURE_BUDGET_MB": "40"})
+    policy.check_tokens(0)
+    policy.check_tokens(2048)
+    with pytest.raises(ValueError, match="reads up to 2,048 tokens; the recipe asks for 4,096") as err:
+        policy.check_tokens(4096)
+    assert "\n" not in str(err.value) and policy.capture_budget == 40 * 2**20
+    assert ("Most tokens read", "2,048 (past 512: 40 MB of attention summaries and pooled maps per run)") \
+        in policy.rows()
+    with pytest.raises(ValueError, match="max_tokens"):
+        load_policy({"DYNMASK_MAX_TOKENS": "many"})
 
 
 def test_environment_variables_win_and_bad_values_are_refused(tmp_path) -> None:

@@ -27,7 +27,7 @@ RECIPES = [
            params={"buckets": 8}, op="and", strategy2="kmeans", params2={"clusters": 5}, layers=(3, 0, 1),
            heads=(2,), mode="bias", beta=2.5, seed=0, model_causal=False, layer=2, head=5),
     Recipe(strategy="random_dynamic", params={"p": 0.123456789, "per_head": False}, op="or", strategy2="prefix_lm",
-           params2={"prefix": 3}, mode="gate", renormalize=False, seed=2**31 - 1, input_kind="text"),
+           params2={"prefix": 3}, mode="gate", renormalize=False, seed=2**31 - 1, input_kind="text", max_tokens=4096),
     Recipe(strategy="dynamic_weight", params={"apply": "threshold", "strength": 0.1, "keep": 0.3},
            mode="naive_multiply", layers=tuple(range(30)), heads=(MAX_INDEX,)),
     Recipe(page="attribution", strategy="head_gate", params={"off": "0.3 2.5"}, attr_method="attention_attribution",
@@ -193,3 +193,12 @@ def test_policy_fits_indices_to_the_model_as_warnings_or_errors() -> None:
         resolve(recipe, _Model(), strict=True)
     resolved = resolve(recipe, _Model())
     assert resolved.plan.layers == (1,) and resolved.warnings
+
+
+def test_only_the_playground_reads_past_the_usual_token_limit() -> None:
+    assert Recipe(max_tokens=4000).max_tokens == 4000
+    assert Recipe(page="compare", max_tokens=4000).max_tokens == 0  # its views need every weight
+    assert Recipe(input_kind="image", input_ref="shapes_circle", max_tokens=4000).max_tokens == 0
+    linked, warnings = Recipe.from_query_params({"v": "2", "page": "compare", "tokens": "4000"})
+    assert linked.max_tokens == 0 and linked.source().max_tokens is None and not warnings
+    assert Recipe(max_tokens=4000).source().max_tokens == 4000

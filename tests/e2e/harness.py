@@ -175,8 +175,12 @@ def set_text(page: Any, text: str) -> None:
 
 
 def pick(page: Any, label: str, option: str) -> None:
-    """Chooses ``option`` (its shown text) in the selectbox labelled ``label``."""
-    page.get_by_role("combobox", name=label, exact=True).click()
+    """Chooses ``option`` (its shown text) in the selectbox labelled ``label`` (scrolled into view first: a click
+    that has to scroll the sidebar closes the dropdown it opens)."""
+    box = page.get_by_role("combobox", name=label, exact=True)
+    box.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    box.click()
     since = runs_started(page)
     page.get_by_role("option", name=option, exact=True).click()
     wait_idle(page, since=since)
