@@ -6,6 +6,7 @@ Errors never reach the user as a traceback: ``ValueError`` shows its message, an
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -39,9 +40,12 @@ def compute(page: str) -> tuple[AppState, dict[str, SharedResult]] | None:
             session.add_warnings(page, list(resolved.warnings))
             st.session_state[f"{ns}.checked"] = True
         handles = {side: runner.shared_run(state, plan) for side, plan in resolved.plans.items()}
-        with st.spinner("Running the model twice: without and with the mask..." if not state.max_tokens else
-                        f"Running the model twice on up to {state.max_tokens:,} tokens: without and with the mask. "
-                        "Past 512 tokens this takes a while on a CPU (8,192 tokens of SmolLM2: about 3 minutes)."):
+        long = (f"Running the model twice on up to {state.max_tokens:,} tokens: without and with the mask. Past 512 "
+                "tokens this takes a while on a CPU (8,192 tokens of SmolLM2: about 5 minutes; another strategy on "
+                "the same text about 2).")
+        # a long run draws its pass and layer; a short one only the spinner (each update is a message to the page)
+        with st.spinner(long if state.max_tokens else "Running the model twice: without and with the mask..."), \
+                runner.reporting(st.empty()) if state.max_tokens else contextlib.nullcontext():
             for handle in handles.values():
                 handle.resolve()  # computed here (or found in the shared cache), so errors show in this place
         st.session_state[f"{ns}.shown"] = handles  # handles (keys), never the tensors: see dynmask_app.result_cache

@@ -7,6 +7,7 @@ objects (never a copy per session or per hit); they are never mutated after ``ru
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import threading
@@ -190,6 +191,24 @@ def inspect_recipe(state: AppState, plan: MaskPlan, layer: int) -> AttentionInsp
     return result_cache().get_or_compute(recipe_key(state, plan) + f'{{"inspect": {int(layer)}}}', compute, pin=_pin())
 
 
+#: Where the run computed in this script run reports its progress (set by :func:`reporting`), or None.
+_REPORT: contextvars.ContextVar[Callable[[str, float], None] | None] = contextvars.ContextVar("report", default=None)
+
+
+@contextmanager
+def reporting(box: Any) -> Iterator[None]:
+    """Runs computed inside the block draw their progress (pass and layer) in ``box``, an ``st.empty()``."""
+    def show(stage: str, fraction: float) -> None:
+        box.progress(min(1.0, max(0.0, float(fraction))), text=f"Running the model: {stage}")
+
+    token = _REPORT.set(show)
+    try:
+        yield
+    finally:
+        _REPORT.reset(token)
+        box.empty()
+
+
 def run_recipe(state: AppState, plan: MaskPlan, key: str | None = None) -> RunResult:
     """Runs (or fetches from the cache) the baseline + masked forward of one side of a resolved recipe.
 
@@ -202,9 +221,10 @@ def run_recipe(state: AppState, plan: MaskPlan, key: str | None = None) -> RunRe
         loaded = _load_model(state.model)
         prepared = encode(loaded, inputs.source_of(state))
         capture = capture_plan(loaded, len(prepared.labels))
+        report = _REPORT.get()
         base = baseline_recipe(state, loaded, prepared, capture) if isinstance(capture, CapturePlan) else None
         with computing(estimated_bytes(loaded, len(prepared.labels), capture)):
-            return run(loaded, prepared, plan, capture=capture, baseline=base)
+            return run(loaded, prepared, plan, capture=capture, baseline=base, progress=report)
 
     return result_cache().get_or_compute(key or recipe_key(state, plan), compute, pin=_pin())
 
@@ -214,7 +234,7 @@ def baseline_recipe(state: AppState, loaded: LoadedModel, prepared: Any, capture
     it (it depends on the model, the input and the capture, not on the mask), so only the masked pass is new."""
     def compute() -> Capture:
         with computing(estimated_bytes(loaded, len(prepared.labels), capture) // 2):
-            return baseline_pass(loaded, prepared, capture)
+            return baseline_pass(loaded, prepared, capture, _REPORT.get())
 
     key = json.dumps({"baseline": [state.model, state.input_kind, state.input_ref, int(state.max_tokens)],
                       "capture": capture.budget_bytes})

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +63,7 @@ class RunContext:
     n_layers: int = 0  # the model's attention layers, when known (sizes a budgeted capture)
     layout: CaptureLayout | None = None  # a budgeted capture's layout, fixed at the first layer
     recorders: list[LayerRecorder] = field(default_factory=list)  # a budgeted capture, one per layer
+    progress: Callable[[int], None] | None = None  # called with each layer's index once its attention is done
 
     def recorder(self, layer: int, n_heads: int, q_len: int, k_len: int) -> LayerRecorder | None:
         """The budgeted capture's recorder for ``layer`` in the first pass (None: not budgeted, or a later pass)."""
@@ -190,6 +191,8 @@ def dynmask_attention(module: torch.nn.Module, query: Tensor, key: Tensor, value
     """
     out = _attention(module, query, key, value, attention_mask, scaling, dropout, **kwargs)
     state = _ACTIVE.get()
+    if state is not None and state.progress is not None:
+        state.progress(state.layer_of.get(id(module), 0))
     if state is not None and isinstance(state.capture, CapturePlan) and state.capture.stop_after is not None \
             and state.layer_of.get(id(module)) == state.capture.stop_after:
         raise PassStopped(state.capture.stop_after)
@@ -381,7 +384,8 @@ AttentionMaskInterface.register(ATTN_IMPLEMENTATION, eager_mask)
 def applied(model: torch.nn.Module, plan: MaskPlan = IDENTITY_PLAN, *, capture: bool | CapturePlan = False,
             segment_ids: Tensor | None = None, key_padding: Tensor | None = None,
             geometry: Any = None, head_gates: Tensor | None = None,
-            probe: AttentionProbe | None = None, inspect: AttentionInspect | None = None) -> Iterator[RunContext]:
+            probe: AttentionProbe | None = None, inspect: AttentionInspect | None = None,
+            progress: Callable[[int], None] | None = None) -> Iterator[RunContext]:
     """Applies ``plan`` inside every attention layer of ``model`` for the code run inside the block.
 
     Any forward works inside: with or without gradients, one pass or many (Captum). Nothing global changes: the
@@ -398,13 +402,15 @@ def applied(model: torch.nn.Module, plan: MaskPlan = IDENTITY_PLAN, *, capture: 
         head_gates: ``(L, H)`` multipliers of each head's weights (give them ``requires_grad`` for head importance).
         probe: An :class:`AttentionProbe` scaling one layer's weights (attention attribution).
         inspect: An :class:`AttentionInspect` keeping one layer's queries, keys, values and masks (lessons).
+        progress: Called with each layer's index once its attention is computed (a long pass's progress bar).
 
     Yields:
         The :class:`RunContext`; after the block, ``ctx.layer_of`` tells whether any attention layer ran.
     """
     state = RunContext(plan=plan, mask=plan.mask(), capture=capture, names=attention_names(model),
                        segment_ids=segment_ids, key_padding=key_padding, geometry=geometry,
-                       head_gates=head_gates, probe=probe, inspect=inspect, n_layers=_layer_count(model))
+                       head_gates=head_gates, probe=probe, inspect=inspect, n_layers=_layer_count(model),
+                       progress=progress)
     token = _ACTIVE.set(state)
     try:
         yield state

@@ -8,7 +8,7 @@ captured :func:`forward`, and :func:`run` = baseline + masked forward + the task
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -61,7 +61,7 @@ class Capture:
 
 def forward(model: torch.nn.Module, inputs: Mapping[str, Tensor], plan: MaskPlan = IDENTITY_PLAN, *,
             capture: bool | CapturePlan = True, segment_ids: Tensor | None = None, geometry: Any = None,
-            call=None) -> Capture:
+            call=None, progress: Callable[[int], None] | None = None) -> Capture:
     """One forward pass of ``model`` with ``plan`` applied inside every attention layer, without gradients.
 
     For gradients, use :func:`~dynmask_core.attention.applied` directly around your own forward.
@@ -75,6 +75,7 @@ def forward(model: torch.nn.Module, inputs: Mapping[str, Tensor], plan: MaskPlan
         segment_ids: ``(K,)`` segment of each position, for the ``document`` strategy.
         geometry: The input's patch grid and prefix tokens, for the 2-D strategies.
         call: What to call instead of ``model(**inputs)`` (e.g. a loaded model with its task head); gets ``inputs``.
+        progress: Called with each layer's index once its attention is computed.
 
     Returns:
         The :class:`Capture` of this pass.
@@ -85,7 +86,8 @@ def forward(model: torch.nn.Module, inputs: Mapping[str, Tensor], plan: MaskPlan
     padding = inputs.get("attention_mask")
     start = time.perf_counter()
     with torch.inference_mode(), applied(model, plan, capture=capture, segment_ids=segment_ids, geometry=geometry,
-                                         key_padding=None if padding is None else padding.bool()) as ctx:
+                                         key_padding=None if padding is None else padding.bool(),
+                                         progress=progress) as ctx:
         try:
             outputs = call(inputs) if call is not None else model(**inputs)
         except PassStopped:  # a capture plan's last layer is recorded: nothing after it is needed
@@ -261,16 +263,34 @@ class RunResult:
         return record
 
 
-def baseline_pass(loaded: Any, prepared: Any, capture: bool | CapturePlan = True) -> Capture:
+#: ``progress(stage, fraction)`` of a run: what is being computed, and the share of the run done (0 to 1).
+Progress = Callable[[str, float], None]
+
+
+def _layers_done(progress: Progress | None, stage: str, n_layers: int, start: float, span: float
+                 ) -> Callable[[int], None] | None:
+    """A per-layer callback reporting ``stage`` from ``start`` to ``start + span`` of the run."""
+    if progress is None:
+        return None
+    total = max(int(n_layers or 0), 1)
+    return lambda layer: progress(f"{stage}: layer {min(layer + 1, total)} of {total}",
+                                  start + span * min(layer + 1, total) / total)
+
+
+def baseline_pass(loaded: Any, prepared: Any, capture: bool | CapturePlan = True, progress: Progress | None = None,
+                  span: float = 1.0) -> Capture:
     """The run with no extra mask (the model's own masks only) that :func:`run` compares against. It depends on the
     model, the input and the capture only, never on the plan: a caller may keep it for other plans on the same
-    input (an 8,192-token SmolLM2 baseline is three quarters of a sliding-window run's time)."""
+    input (an 8,192-token SmolLM2 baseline is three quarters of a sliding-window run's time). ``progress``: as in
+    :func:`run`, over the first ``span`` of it."""
     return forward(loaded.model, prepared.inputs, IDENTITY_PLAN, segment_ids=prepared.segment_ids,
-                   geometry=prepared.geometry, call=loaded, capture=capture)
+                   geometry=prepared.geometry, call=loaded, capture=capture,
+                   progress=_layers_done(progress, "baseline pass (no extra mask)", getattr(loaded, "n_layers", 0),
+                                         0.0, span))
 
 
 def run(loaded: Any, prepared: Any, plan: MaskPlan, capture: bool | CapturePlan = True,
-        baseline: Capture | None = None) -> RunResult:
+        baseline: Capture | None = None, progress: Progress | None = None) -> RunResult:
     """Runs ``loaded`` on ``prepared`` input twice: with ``plan`` and without any extra mask (the baseline).
 
     Args:
@@ -281,6 +301,8 @@ def run(loaded: Any, prepared: Any, plan: MaskPlan, capture: bool | CapturePlan 
             summaries and pooled maps within its budget (each run), the full weights of the pairs it names.
         baseline: The :func:`baseline_pass` of this model, input and capture, when the caller kept one; else it
             is run here.
+        progress: Called as ``progress(stage, fraction)`` after each layer of each pass (the baseline's half
+            first, unless it was given).
 
     Raises:
         ValueError: bad plan parameters, or a layer/head index outside the model.
@@ -290,8 +312,11 @@ def run(loaded: Any, prepared: Any, plan: MaskPlan, capture: bool | CapturePlan 
     _check_indices(plan, loaded)
     where = {"segment_ids": prepared.segment_ids, "geometry": prepared.geometry, "call": loaded, "capture": capture}
     masked_inputs, hidden = hide_input(plan, prepared, loaded.model)
-    base = baseline if baseline is not None else baseline_pass(loaded, prepared, capture)
-    masked = forward(loaded.model, masked_inputs, plan, **where)
+    base = baseline if baseline is not None else baseline_pass(loaded, prepared, capture, progress, span=0.5)
+    start = 0.0 if baseline is not None else 0.5
+    masked = forward(loaded.model, masked_inputs, plan, **where,
+                     progress=_layers_done(progress, "masked pass", getattr(loaded, "n_layers", 0), start,
+                                           1.0 - start))
     if not isinstance(capture, CapturePlan) and (masked.attention is None or base.attention is None):
         raise ValueError("the model's attention layers have different shapes; this view needs equal layers")
     result = RunResult(

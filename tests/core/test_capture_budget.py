@@ -201,3 +201,21 @@ def test_a_kept_baseline_pass_gives_the_run_it_would_have_computed(minilm):
         assert reused.baseline_summary is base.summary and reused.metrics == fresh.metrics
         assert torch.equal(reused.baseline_summary.stats, fresh.baseline_summary.stats)
         assert torch.equal(reused.summary.pooled, fresh.summary.pooled)
+
+
+def test_a_run_reports_each_layer_of_each_pass(minilm):
+    from dynmask_core.engine import baseline_pass, run
+    from dynmask_core.modalities import encode_text
+
+    prepared = encode_text(minilm, "A long run says how far it is.")
+    plan = MaskPlan.of("sliding_window").resolved()
+    seen: list[tuple[str, float]] = []
+    run(minilm, prepared, plan, progress=lambda stage, done: seen.append((stage, done)))
+    n = minilm.n_layers
+    assert len(seen) == 2 * n and [d for _, d in seen] == sorted(d for _, d in seen) and seen[-1][1] == 1.0
+    assert seen[0][0] == f"baseline pass (no extra mask): layer 1 of {n}" and seen[n][0] == f"masked pass: layer 1 of {n}"
+    seen.clear()
+    capture = CapturePlan(budget_bytes=2**20)
+    run(minilm, prepared, plan, capture, baseline_pass(minilm, prepared, capture),
+        progress=lambda stage, done: seen.append((stage, done)))
+    assert len(seen) == n and all(stage.startswith("masked pass") for stage, _ in seen) and seen[-1][1] == 1.0
