@@ -313,10 +313,9 @@ def run(loaded: Any, prepared: Any, plan: MaskPlan, capture: bool | CapturePlan 
     where = {"segment_ids": prepared.segment_ids, "geometry": prepared.geometry, "call": loaded, "capture": capture}
     masked_inputs, hidden = hide_input(plan, prepared, loaded.model)
     base = baseline if baseline is not None else baseline_pass(loaded, prepared, capture, progress, span=0.5)
-    start = 0.0 if baseline is not None else 0.5
+    done = 0.0 if baseline is not None else 0.5  # the share of the run's progress already reported
     masked = forward(loaded.model, masked_inputs, plan, **where,
-                     progress=_layers_done(progress, "masked pass", getattr(loaded, "n_layers", 0), start,
-                                           1.0 - start))
+                     progress=_layers_done(progress, "masked pass", getattr(loaded, "n_layers", 0), done, 1.0 - done))
     if not isinstance(capture, CapturePlan) and (masked.attention is None or base.attention is None):
         raise ValueError("the model's attention layers have different shapes; this view needs equal layers")
     result = RunResult(
