@@ -3,8 +3,10 @@ no Ctrl+Enter; a pasted essay is counted too, and the line says how much of it t
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from dynmask_core.modalities.text import count_tokens
-from dynmask_core.samples import TEXT_EXAMPLES
+from dynmask_core.samples import DEFAULT_TEXT, TEXT_EXAMPLES
 from tests.e2e.harness import EXCEPTION, open_app, pick
 
 #: The count line: the caption in the container keyed ``token_count`` (``st.container(key=...)``).
@@ -40,9 +42,10 @@ def _open(page, url: str) -> None:
 def test_the_count_follows_typing_without_leaving_the_field(app_url, page, minilm):
     _open(page, app_url)
     box = page.get_by_role("textbox", name="Text", exact=True)
-    committed = box.input_value()
-    # before anything is typed: the committed text (characters while MiniLM loads, then its tokens)
-    _expect_line(page, f"{count_tokens(minilm, committed):,} tokens", timeout=180_000)
+    # the first render can show the text area before its value arrives: wait for the default text, not ""
+    expect(box).to_have_value(DEFAULT_TEXT, timeout=60_000)
+    # before anything is typed: the default text (characters while MiniLM loads, then its tokens)
+    _expect_line(page, f"{count_tokens(minilm, DEFAULT_TEXT):,} tokens", timeout=180_000)
 
     box.click()
     page.keyboard.press("Control+A")
