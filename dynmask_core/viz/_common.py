@@ -6,7 +6,8 @@ Everything here is NumPy only: the builders take tensors or arrays and never imp
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -75,3 +76,26 @@ def pooling_note(n: int, factor: int, what: str = "matrix") -> str:
 def rounded(matrix: np.ndarray, decimals: int = 3) -> np.ndarray:
     """float32 rounded for display (hover shows 3 decimals; smaller JSON when sent as text)."""
     return np.round(np.asarray(matrix, dtype=np.float32), decimals)
+
+
+def text_width(text: str, size: float) -> float:
+    """Estimated pixel width of ``text`` in a sans-serif font of ``size`` px: an East Asian wide character counts one
+    em, any other 0.62 em (above the average Latin glyph, so that a margin built on it errs on the roomy side)."""
+    return sum(size if unicodedata.east_asian_width(c) in "WF" else 0.62 * size for c in text)
+
+
+def widest(labels: Iterable[str], size: float) -> float:
+    """The estimated width of the widest of ``labels`` (0 for none)."""
+    return max((text_width(str(label), size) for label in labels), default=0.0)
+
+
+def roomy_margins(*, left: float = 0.0, bottom: float = 0.0, right: float = 0.0, top: float = 50.0,
+                  pad: float = 10.0) -> dict[str, int]:
+    """A plotly ``layout.margin`` that already holds what the axes, colour bar and legend will need.
+
+    Plotly's ``automargin`` (and a colour bar or a legend) first draws a figure in its given margins, measures the
+    labels, then draws it all again in wider ones: in the browser, that second pass was half of drawing a heatmap
+    (measured with Chromium's profiler: 304 -> 147 ms of plotly per Run). A margin that already fits skips it, and
+    ``automargin`` stays on, so an estimate that falls short still shows every label (with the second pass).
+    """
+    return {"l": round(left + pad), "r": round(right + pad), "t": round(top), "b": round(bottom + pad)}

@@ -7,13 +7,24 @@ Matrices longer than ``max_side`` are average-pooled for display (see :func:`~dy
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 
-from dynmask_core.viz._common import MAX_SIDE, as_array, pool2d, pool_factor, pooled_axis, rounded, token_axis
+from dynmask_core.viz._common import (
+    MAX_SIDE,
+    as_array,
+    pool2d,
+    pool_factor,
+    pooled_axis,
+    roomy_margins,
+    rounded,
+    token_axis,
+    widest,
+)
 
 ALLOWED_COLOR = "#1f4e99"  # dark blue: may attend
 BLOCKED_COLOR = "#e4e7ec"  # light grey: blocked
@@ -22,15 +33,37 @@ DIFF_SCALE = "RdBu_r"  # red = more attention than baseline, blue = less
 _FONT = {"size": 14}
 
 
+#: Tick labels of the key axis are turned by this many degrees.
+_TICK_ANGLE = -60
+
+
+def _colorbar_width(colorbar: dict) -> float:
+    """Room the colour bar takes right of the plot: its gap from the plot (2% of the width), the bar, its tick labels
+    and its title (each line)."""
+    texts = [str(v) for v in colorbar.get("ticktext", ["0.000"])]
+    title = str(colorbar.get("title", {}).get("text", ""))
+    labels = widest(texts, _FONT["size"]) + 10
+    return 20 + colorbar.get("thickness", 30) + max(labels, widest(title.split("<br>"), _FONT["size"]))
+
+
 def _figure(trace: go.Heatmap, title: str, n: int, height: int | None) -> go.Figure:
     """The heatmap ``trace`` with its title, size and token axes, built in one call (plotly validates a layout given
-    to the constructor once; ``update_layout`` / ``update_xaxes`` afterwards took ~7 times as long)."""
+    to the constructor once; ``update_layout`` / ``update_xaxes`` afterwards took ~7 times as long).
+
+    Margins are estimated from the labels (:func:`~dynmask_core.viz._common.roomy_margins`): the browser draws the
+    figure once instead of twice."""
     side = height or int(min(720, max(360, 140 + 18 * n)))
     axis = {"type": "category", "showgrid": False, "automargin": True}
+    size = _FONT["size"]
+    turned = math.sin(math.radians(abs(_TICK_ANGLE)))
+    keys_depth = widest(trace.x or (), size) * turned + size * math.cos(math.radians(_TICK_ANGLE))
+    axis_title = 2.2 * size  # the title's line and its gap from the tick labels
+    margin = roomy_margins(left=widest(trace.y or (), size) + 6 + axis_title, bottom=keys_depth + 6 + axis_title,
+                           right=_colorbar_width(trace.colorbar.to_plotly_json()))
     return go.Figure(trace, layout={
         "title": {"text": title, "x": 0.0, "xanchor": "left"}, "height": side,
-        "margin": {"l": 10, "r": 10, "t": 50, "b": 10}, "font": _FONT, "plot_bgcolor": "white",
-        "xaxis": {"title": {"text": "key (attended to)"}, "tickangle": -60, "side": "bottom", **axis},
+        "margin": margin, "font": _FONT, "plot_bgcolor": "white",
+        "xaxis": {"title": {"text": "key (attended to)"}, "tickangle": _TICK_ANGLE, "side": "bottom", **axis},
         "yaxis": {"title": {"text": "query (attending)"}, "autorange": "reversed", **axis}})
 
 

@@ -89,6 +89,21 @@ def test_model_view_is_one_small_heatmap(layers: int, heads: int, q: int) -> Non
     assert ("average-pooled" in note) == (factor > 1)
 
 
+def test_heatmap_margins_follow_the_labels() -> None:
+    """Margins are estimated from the tick labels (so the browser draws a figure once): longer or wider labels get
+    more room, and the colour bar its own on the right."""
+    from dynmask_core.viz._common import text_width
+
+    mask = np.tril(np.ones((4, 4), dtype=bool))
+    short = viz.mask_figure(mask, ["a", "b", "c", "d"]).layout.margin
+    long = viz.mask_figure(mask, ["a", "extraordinarily", "c", "d"]).layout.margin
+    assert long.l > short.l and long.b > short.b and long.r == short.r > 60
+    assert text_width("国", 14) > text_width("a", 14) > 0
+    wide = viz.attention_figure(np.ones((4, 4)) / 4, ["a", "国际化国际化", "c", "d"]).layout.margin
+    narrow = viz.attention_figure(np.ones((4, 4)) / 4, ["a", "abcdef", "c", "d"]).layout.margin
+    assert wide.l > narrow.l
+
+
 def test_output_figures() -> None:
     bars = Classification(torch.tensor([0.2, 0.8]), ("neg", "pos")).figure(
         Classification(torch.tensor([0.6, 0.4]), ("neg", "pos")))

@@ -72,6 +72,36 @@ def test_run_shows_heatmaps(app_url, page, screenshot):
     assert shot.stat().st_size > 10_000
 
 
+#: Per drawn chart: the margins the figure asked for, those plotly drew it in, and whether every tick label lies inside
+#: the chart. Plotly draws a figure in its margins, measures labels, colour bar and legend, and when they need more
+#: room draws everything again in wider ones; the figures ask for enough room, so the browser draws each once.
+CHART_FIT = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(g => {
+    const box = g.querySelector('.main-svg').getBoundingClientRect(), s = g._fullLayout._size, m = g.layout.margin;
+    const inside = Array.from(g.querySelectorAll('.xtick text, .ytick text')).every(t => {
+        const r = t.getBoundingClientRect();
+        return r.left >= box.left - 1 && r.right <= box.right + 1 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
+    });
+    return {title: (g.layout.title && g.layout.title.text) || '', asked: [m.l, m.r, m.t, m.b],
+            drawn: [s.l, s.r, s.t, s.b], inside};
+})"""
+
+
+def test_charts_are_drawn_once_in_the_room_they_ask_for(app_url, page):
+    open_app(page, app_url)
+    set_text(page, "Internationalization requires extraordinarily comprehensive documentation, 国际化 too.")
+    click_run(page)
+    wait_charts(page, 2)
+    for tab, key in (("Attention weights", "attn_fig"), ("Masked − baseline", "diff_fig")):
+        page.get_by_role("tab", name=tab, exact=True).click()
+        page.wait_for_selector(f".st-key-{key} .main-svg", timeout=60_000)
+    charts = page.evaluate(CHART_FIT)
+    assert len(charts) == 4, charts  # the class bars, the mask, the attention, the difference
+    for chart in charts:
+        assert chart["drawn"] == chart["asked"], chart  # no label, colour bar or legend needed wider margins
+        assert chart["inside"], chart
+    no_exception(page)
+
+
 @pytest.mark.parametrize("strategy", ["Random (dynamic) · dynamic"], ids=["random_dynamic"])
 def test_link_reproduces_the_run_on_a_fresh_server(app_url, new_page, strategy):
     first = new_page()
