@@ -1,6 +1,7 @@
 """The sidebar recipe editor of each page, run as a fragment: editing reruns only the editor, nothing is computed
 until Run (the "equivalent" of a form that still lets parameter widgets follow the chosen strategy). The Run button
-sits outside the fragment, so a Run is one script run of the page.
+heads the results area (:func:`dynmask_app.page.results_area`, another fragment): a Run is one script run of that
+area, which turns the editor's draft into the active recipe and computes it.
 
 The widgets are generated from the recipe's field declarations (:func:`dynmask_app.widgets.field_widget`), in
 declared order: the recipe itself first, then the "where and how" group in an expander.
@@ -49,15 +50,14 @@ def _model_facts(ns: str, model_id: str, box: Any) -> dict[str, Any] | None:
 
 
 def recipe_sidebar(page: str) -> None:
-    """Draws the recipe editor and the Run button in the sidebar; on Run the recipe is validated and activated, and
-    the same script run goes on to compute it."""
+    """Draws the sidebar: the pages, the display switches, the recipe editor and what this server allows (the Run
+    button is :func:`run_button`, in the results area)."""
     ns = page_spec(page).ns
     load_widgets(ns, session.active(page) or AppState.default(page))
     with st.sidebar:
         _navigation()
         display.display_controls(page)
         _editor(page, ns)
-        _run_button(page, ns)
         _about_server()
 
 
@@ -111,17 +111,35 @@ def _editor_fields(page: str, ns: str) -> tuple[dict[str, Any], dict[str, Any] |
 @st.fragment
 def _editor(page: str, ns: str) -> None:
     """The recipe's widgets. Editing reruns only this fragment; what they hold is kept as the page's draft, which the
-    Run button (outside the fragment, so a Run is ONE script run of the whole page) turns into the recipe."""
+    Run button (:func:`run_button`) turns into the recipe."""
     st.subheader(t("Recipe"))
     values, facts, _ = _editor_fields(page, ns)
     st.session_state[f"{ns}.draft"] = (values, facts)
+    if st.session_state.get(f"{ns}.run"):
+        # Run was clicked in the same instant as an edit left its field (a quick click or a tap after typing): the
+        # browser sent both in one rerun, of this fragment only. The draft is now up to date; the whole page reruns
+        # and :func:`run_button` carries out the click.
+        st.session_state[f"{ns}.run_pending"] = True
+        st.rerun(scope="app")
 
 
-def _run_button(page: str, ns: str) -> None:
-    """Run: validates the draft and makes it the active recipe; the rest of this same script run computes it."""
-    if not st.button(t("Run"), type="primary", key=f"{ns}.run", width="stretch", on_click=_retry_model,
-                     args=(ns,)):
-        return
+def run_button(page: str) -> None:
+    """Run: validates the sidebar's draft and makes it the active recipe; the rest of this same script run (of the
+    results area) computes it.
+
+    A model that failed to load is tried again by the editor, whose message sits in one place under the model
+    picker: that Run reruns the whole page (:func:`_retry_model` marks it), then activates the recipe."""
+    ns = page_spec(page).ns
+    clicked = st.button(t("Run"), type="primary", key=f"{ns}.run", width=200, on_click=_retry_model, args=(ns,))
+    if clicked and st.session_state.pop(f"{ns}.retry", False):
+        st.session_state[f"{ns}.run_pending"] = True
+        st.rerun(scope="app")
+    if st.session_state.pop(f"{ns}.run_pending", False) or clicked:
+        _activate(page, ns)
+
+
+def _activate(page: str, ns: str) -> None:
+    """Makes the editor's draft the active recipe (or says why not)."""
     values, facts = st.session_state.get(f"{ns}.draft", ({}, None))
     if not values:
         return
@@ -145,8 +163,9 @@ def _run_button(page: str, ns: str) -> None:
 
 
 def _retry_model(ns: str) -> None:
-    """Before the Run's script run: a model that failed to load is tried once more (by the editor, which draws its
-    message in one place)."""
+    """Before the Run's script run: a model that failed to load is to be tried once more (by the editor, which draws
+    its message in one place; :func:`run_button` reruns the whole page for it)."""
     custom = str(st.session_state.get(f"{ns}.model_custom", "") or "").strip()
     model_id = custom or st.session_state.get(f"{ns}.model")
-    st.session_state.get(f"{ns}.failed", {}).pop(model_id, None)
+    if st.session_state.get(f"{ns}.failed", {}).pop(model_id, None) is not None:
+        st.session_state[f"{ns}.retry"] = True

@@ -72,6 +72,51 @@ def test_run_shows_heatmaps(app_url, page, screenshot):
     assert shot.stat().st_size > 10_000
 
 
+#: The first tokens of the mask heatmap's key axis, as drawn.
+KEYS_DRAWN = """() => { const g = document.querySelector('.st-key-mask_fig .js-plotly-plot');
+    return g && g.data && g.data[0] ? Array.from(g.data[0].x).slice(0, 3) : []; }"""
+
+
+def test_a_run_reruns_the_results_alone(app_url, page):
+    """Run is a rerun of the results area only: the server sends nothing for the sidebar (it did: ~50 of a Run's
+    ~100 messages, each also re-rendered by the browser)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    frames: list[bytes] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda data: frames.append(data)))
+    open_app(page, app_url)
+    set_text(page, SENTENCE)
+    frames.clear()
+    click_run(page)
+    wait_charts(page, 2)
+    msgs = [ForwardMsg.FromString(f) for f in frames if isinstance(f, bytes)]
+    roots = [m.metadata.delta_path[0] for m in msgs if m.WhichOneof("type") == "delta"]
+    assert roots and set(roots) == {0}, f"deltas per root container (0 main, 1 sidebar): {roots}"
+    assert query(page)["ref"] == SENTENCE  # the link follows the Run
+    no_exception(page)
+
+
+def test_a_quick_click_on_run_right_after_typing_runs_the_typed_text(app_url, page):
+    """Typing, then a click as quick as a touchpad tap: the browser sends the text's commit and the click in one
+    rerun of the sidebar's editor; the Run still happens, on the text just typed."""
+    open_app(page, app_url)
+    run = page.get_by_role("button", name="Run", exact=True).bounding_box()
+    for text, first in (("Zebras quietly graze near the river.", "1:zebra"), ("Violins sing sweetly tonight.",
+                                                                               "1:violins")):
+        box = page.get_by_role("textbox", name="Text", exact=True)
+        box.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type(text, delay=5)  # not committed: the field still has the focus
+        since = runs_started(page)
+        page.mouse.move(run["x"] + run["width"] / 2, run["y"] + run["height"] / 2)
+        page.mouse.down()
+        page.mouse.up()  # no pause between press and release
+        wait_idle(page, since=since)
+        page.wait_for_function(f"() => ({KEYS_DRAWN})()[1] === {first!r}", timeout=60_000)
+        assert query(page)["ref"] == text
+    no_exception(page)
+
+
 #: Per drawn chart: the margins the figure asked for, those plotly drew it in, and whether every tick label lies inside
 #: the chart. Plotly draws a figure in its margins, measures labels, colour bar and legend, and when they need more
 #: room draws everything again in wider ones; the figures ask for enough room, so the browser draws each once.
