@@ -247,6 +247,7 @@ def _prune(state: AppState, ranked_by: np.ndarray, off: tuple[tuple[int, int], .
                   strategy2="none", params2=(), layers=(), heads=())
     load_widgets(ns, new, force=True)
     session.activate(new)
+    session.need_whole_page()  # the sidebar shows the new recipe
 
 
 # ------------------------------------------------------------------------------------------------ downloads

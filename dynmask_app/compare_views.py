@@ -40,6 +40,7 @@ def _redraw() -> None:
     it in the URL); a seed typed in the sidebar is cleared too, so the next Run does not bring the old one back."""
     session.replace_active("compare", seed=None)
     st.session_state["cmp.seed"] = None
+    session.need_whole_page()  # the sidebar's seed field is redrawn empty, and the editor's draft follows
 
 
 def compare_views(state: AppState, a: Any, b: Any) -> None:

@@ -115,7 +115,7 @@ def _editor(page: str, ns: str) -> None:
     st.subheader(t("Recipe"))
     values, facts, _ = _editor_fields(page, ns)
     st.session_state[f"{ns}.draft"] = (values, facts)
-    if st.session_state.get(f"{ns}.run"):
+    if session.in_fragment_run() and st.session_state.get(f"{ns}.run"):
         # Run was clicked in the same instant as an edit left its field (a quick click or a tap after typing): the
         # browser sent both in one rerun, of this fragment only. The draft is now up to date; the whole page reruns
         # and :func:`run_button` carries out the click.

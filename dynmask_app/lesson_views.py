@@ -94,6 +94,7 @@ def _use_as_custom(state: AppState, mask: np.ndarray) -> None:
                   strategy2="none", params2=(), layers=(), heads=())
     load_widgets(session.ns_of(state.page), new, force=True)
     session.activate(new)
+    session.need_whole_page()  # the sidebar shows the new recipe
 
 
 def _check_line(steps: Any, result: Any, layer: int, head: int, edited: bool) -> None:

@@ -27,16 +27,27 @@ def render_page(page: str) -> None:
     notice = results.pending_notice(page)  # a link just opened: said while the sidebar loads its model
     controls.recipe_sidebar(page)
     notice.empty()
-    results_area(page)
+    if quick_run(page):
+        results_area(page)
+    else:
+        results_in_page(page)
 
 
-@st.fragment
-def results_area(page: str) -> None:
-    """The Run button, then the active recipe's results. A fragment: a Run reruns this part of the page alone (the
-    sidebar, unchanged by a Run, is neither rebuilt by the server nor sent again nor redrawn by the browser).
-    Editing the sidebar or opening a link reruns the whole page, and this with it."""
+def quick_run(page: str) -> bool:
+    """Whether a Run reruns the results area alone: on pages that allow it, except while the active recipe reads past
+    the usual 512 tokens (minutes of work: a Run of the whole page can interrupt it, a click in a fragment would
+    wait for it to end)."""
+    state = session.active(page)
+    return page_spec(page).quick_run and not (state is not None and state.max_tokens > 0)
+
+
+def results_in_page(page: str) -> None:
+    """The Run button, then the active recipe's results."""
     spec = page_spec(page)
+    session.draw_whole_page_if_needed()
     controls.run_button(page)
+    if session.in_fragment_run() and not quick_run(page):
+        st.rerun(scope="app")  # this Run reads a long text: computed in a run of the whole page (see quick_run)
     notice = results.pending_notice(page)
     outcome: Any = results.compute(page)
     notice.empty()
@@ -46,3 +57,9 @@ def results_area(page: str) -> None:
     elif outcome is not None:
         state, runs = outcome
         spec.view_function()(state, *(runs[side] for side in spec.sides))
+
+
+#: The results as a fragment: a Run reruns this part of the page alone (the sidebar, unchanged by a Run, is neither
+#: rebuilt by the server nor sent again nor redrawn by the browser); editing the sidebar or opening a link reruns
+#: the whole page, and this with it.
+results_area = st.fragment(results_in_page)

@@ -26,6 +26,9 @@ class PageSpec:
         defaults: Recipe fields that differ from the recipe's own defaults when a link says nothing.
         views: ``"module:function"`` drawing the results, called as ``views(state, *results)``.
         empty: What to do before the first Run (markdown).
+        quick_run: A Run reruns the results area alone (a fragment: the sidebar is not rebuilt, resent or
+            redrawn). Off where the results hold a control that must stop a computation in progress (a click in a
+            fragment waits for the run under way instead of interrupting it), e.g. the attribution's Cancel.
     """
 
     id: str
@@ -40,6 +43,7 @@ class PageSpec:
     views: str
     empty: str
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    quick_run: bool = True
 
     def view_function(self) -> Callable[..., None]:
         """The views callable (imported on first use: views import Streamlit and the recipe)."""
@@ -87,6 +91,7 @@ PAGES["attribution"] = PageSpec(
           "how much each word, patch or moment of sound pushed the target up (blue) or down (red), their "
           "difference, which heads the prediction leans on, and a button that switches the least important "
           "heads off.",
+    quick_run=False,  # its Cancel button must interrupt the attribution under way
 )
 PAGES["steps"] = PageSpec(
     id="steps", file="pages/3_Step_by_step.py", ns="steps", nav="Attention step by step", icon="🧮",

@@ -99,3 +99,27 @@ def add_warnings(page: str, extra: list[str]) -> None:
     """Adds warnings (e.g. layers the model lacks)."""
     key = f"{ns_of(page)}.warnings"
     st.session_state[key] = [*st.session_state.get(key, []), *extra]
+
+
+#: Set by a button's callback in the results area that changed the recipe (or the sidebar's widgets): the page must
+#: be drawn whole, sidebar included, even when the click reran only the results area (a fragment).
+WHOLE_PAGE_KEY = "dm.whole_page"
+
+
+def need_whole_page() -> None:
+    """Asks for the next script run to draw the whole page (see :data:`WHOLE_PAGE_KEY`)."""
+    st.session_state[WHOLE_PAGE_KEY] = True
+
+
+def in_fragment_run() -> bool:
+    """Whether this script run draws fragments only (a click in one), not the whole page."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
+def draw_whole_page_if_needed() -> None:
+    """In a fragment run: reruns the whole page when asked for (:func:`need_whole_page`)."""
+    if st.session_state.pop(WHOLE_PAGE_KEY, False) and in_fragment_run():
+        st.rerun(scope="app")

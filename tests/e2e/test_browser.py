@@ -77,15 +77,22 @@ KEYS_DRAWN = """() => { const g = document.querySelector('.st-key-mask_fig .js-p
     return g && g.data && g.data[0] ? Array.from(g.data[0].x).slice(0, 3) : []; }"""
 
 
-def test_a_run_reruns_the_results_alone(app_url, page):
+def test_a_run_reruns_the_results_alone(app_url, page, minilm):
     """Run is a rerun of the results area only: the server sends nothing for the sidebar (it did: ~50 of a Run's
     ~100 messages, each also re-rendered by the browser)."""
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from dynmask_core.modalities.text import count_tokens
 
     frames: list[bytes] = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda data: frames.append(data)))
     open_app(page, app_url)
     set_text(page, SENTENCE)
+    # the token count under the text (its own small rerun, in the sidebar) has followed the new text
+    page.wait_for_function("""want => { const el = document.querySelector(
+        '.st-key-token_count [data-testid="stCaptionContainer"]'); return !!el && el.innerText.trim() === want; }""",
+                           arg=f"{count_tokens(minilm, SENTENCE):,} tokens", timeout=60_000)
+    wait_idle(page)
     frames.clear()
     click_run(page)
     wait_charts(page, 2)
