@@ -176,7 +176,7 @@ def payload(pw, url: str, text: str) -> dict[str, float]:
         counting["on"] = True
         t0 = time.perf_counter()
         click_run(page, timeout=300)
-        charts = wait_charts(page, 2, timeout=120)
+        charts = wait_charts(page, 1, timeout=120)
         elapsed = time.perf_counter() - t0
         counting["on"] = False
         shown = page.get_by_text("tokens ·").first.inner_text()

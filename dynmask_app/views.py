@@ -110,9 +110,9 @@ def _mask_caption(result: Any, layer: int, head: int, n_patterns: int) -> str:
 def result_views(state: AppState, result: Any) -> None:
     """Everything below the sidebar once a run exists."""
     explain.output_metrics(result)
-    fig = output_figure(state, result)
-    if fig is not None:
-        show_figure(fig, "dynmask-output", key="output_fig")
+    bars = result.baseline_output.bars_html(result.output)  # plain HTML: no chart to lay out on every Run
+    if bars is not None:
+        st.html(bars)
     explain.run_facts(state, result)
     st.subheader("The strategy")
     explain.strategy_card(state)

@@ -67,6 +67,10 @@ class TaskOutput(ABC):
         """Plotly figure of both runs' outputs, or None when there is nothing to draw."""
         return None
 
+    def bars_html(self, masked: TaskOutput) -> str | None:
+        """The same as plain HTML bars (what the app's page shows), or None when there is nothing to draw."""
+        return None
+
     @abstractmethod
     def cards(self, masked: TaskOutput, metrics: dict[str, Any]) -> list[Card]:
         """Headline numbers: the prediction before and after and how far it moved."""
@@ -150,6 +154,11 @@ class Classification(TaskOutput):
 
         return sentiment_figure(self.summary()["probs"], masked.summary()["probs"])
 
+    def bars_html(self, masked: TaskOutput) -> str | None:
+        from dynmask_core.viz.outputs import class_bars_html
+
+        return class_bars_html(self.summary()["probs"], masked.summary()["probs"])
+
     def cards(self, masked: TaskOutput, metrics: dict[str, Any]) -> list[Card]:
         assert isinstance(masked, Classification)
         top = masked.top1
@@ -196,6 +205,11 @@ class NextToken(TaskOutput):
         from dynmask_core.viz.outputs import next_token_figure
 
         return next_token_figure(self.summary()["top5"], masked.summary()["top5"])
+
+    def bars_html(self, masked: TaskOutput) -> str | None:
+        from dynmask_core.viz.outputs import next_token_bars_html
+
+        return next_token_bars_html(self.summary()["top5"], masked.summary()["top5"])
 
     def cards(self, masked: TaskOutput, metrics: dict[str, Any]) -> list[Card]:
         assert isinstance(masked, NextToken)

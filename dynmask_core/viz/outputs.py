@@ -1,9 +1,13 @@
 """The model's output before and after masking: class probabilities or the top-5 next tokens.
 
-Which one a run gets is decided by its task output (:mod:`dynmask_core.analysis.outputs`), not here."""
+Each comes two ways: a plotly figure (the HTML export, the command line) and plain HTML bars (the app's page: the
+values as text, no chart library to lay out: a Run draws them in a few milliseconds, where the plotly figure cost
+the browser ~0.06 s per Run, bench/app_latency.py). Which one a run gets is decided by its task output
+(:mod:`dynmask_core.analysis.outputs`), not here."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,6 +18,11 @@ from dynmask_core.viz._common import roomy_margins, widest
 
 BASELINE_COLOR = "#7f8c9b"  # grey: no extra mask
 MASKED_COLOR = "#1f4e99"  # blue: with the mask
+BASELINE_NAME = "baseline (no extra mask)"
+MASKED_NAME = "masked"
+#: At most this many classes are drawn as bars (the most probable in either run); the rest are summed in one line.
+MAX_CLASS_BARS = 12
+_TRACK = "#eef1f5"
 
 
 def sentiment_figure(baseline: Mapping[str, float], masked: Mapping[str, float],
@@ -33,9 +42,9 @@ def sentiment_figure(baseline: Mapping[str, float], masked: Mapping[str, float],
     # room for the percent ticks and the axis title (left), the class names and the legend under them (bottom)
     margin = roomy_margins(left=widest(["100%"], size) + 16 + 2.2 * size, bottom=90, right=0)
     return go.Figure([  # the layout given at once: validated once (update_layout etc. afterwards cost ~4x)
-        go.Bar(name="baseline (no extra mask)", x=labels, y=[baseline[n] for n in labels], marker_color=BASELINE_COLOR,
+        go.Bar(name=BASELINE_NAME, x=labels, y=[baseline[n] for n in labels], marker_color=BASELINE_COLOR,
                text=[f"{baseline[n]:.1%}" for n in labels], textposition="outside"),
-        go.Bar(name="masked", x=labels, y=[masked.get(n, 0.0) for n in labels], marker_color=MASKED_COLOR,
+        go.Bar(name=MASKED_NAME, x=labels, y=[masked.get(n, 0.0) for n in labels], marker_color=MASKED_COLOR,
                text=[f"{masked.get(n, 0.0):.1%}" for n in labels], textposition="outside"),
     ], layout={"barmode": "group", "title": {"text": title, "x": 0.0}, "height": 360, "font": {"size": 14},
                "xaxis": {"automargin": True},
@@ -62,7 +71,7 @@ def next_token_figure(baseline: Sequence[Mapping[str, Any]], masked: Sequence[Ma
     """
     size = 14
     names_of = [[f"{i + 1}. {_show(str(r['token']))}" for i, r in enumerate(rows)] for rows in (baseline, masked)]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("baseline (no extra mask)", "masked"),
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(BASELINE_NAME, MASKED_NAME),
                         horizontal_spacing=0.18)
     for col, (rows, names, color) in enumerate(((baseline, names_of[0], BASELINE_COLOR),
                                                 (masked, names_of[1], MASKED_COLOR)), start=1):
@@ -74,3 +83,97 @@ def next_token_figure(baseline: Sequence[Mapping[str, Any]], masked: Sequence[Ma
     fig.update_layout(title={"text": title, "x": 0.0}, height=340, font={"size": size},
                       margin=roomy_margins(left=widest(names_of[0], size) + 6, bottom=1.6 * size, right=0, top=80))
     return fig
+
+
+def _bar(prob: float, color: str, label: str, strong: bool = False) -> str:
+    """One bar of a probability (its track is 100 %) and the value beside it."""
+    width = min(100.0, max(0.0, 100.0 * float(prob)))
+    weight = "font-weight:600;" if strong else ""
+    return (f'<div style="background:{_TRACK};height:0.95em;border-radius:2px" role="img" '
+            f'aria-label="{html.escape(label)}: {prob:.1%}"><div style="width:{width:.2f}%;height:100%;'
+            f'background:{color};border-radius:2px"></div></div>'
+            f'<span style="{weight}font-variant-numeric:tabular-nums;text-align:right">{prob:.1%}</span>')
+
+
+def _legend() -> str:
+    swatch = '<span style="display:inline-block;width:0.8em;height:0.8em;background:{};margin:0 0.3em 0 1em"></span>'
+    return (f'<div style="font-size:0.85em;margin-top:0.4em">{swatch.format(BASELINE_COLOR)}{BASELINE_NAME}'
+            f'{swatch.format(MASKED_COLOR)}{MASKED_NAME}</div>')
+
+
+def _figure_html(title: str, body: str, kind: str) -> str:
+    return (f'<figure class="dm-output-bars dm-output-{kind}" aria-label="{html.escape(title)}" '
+            f'style="margin:0.5em 0 1em 0;max-width:46em">'
+            f'<figcaption style="font-weight:600;margin-bottom:0.5em">{html.escape(title)}</figcaption>{body}</figure>')
+
+
+def class_bars_html(baseline: Mapping[str, float], masked: Mapping[str, float],
+                    title: str = "Class probabilities: baseline vs masked", limit: int = MAX_CLASS_BARS) -> str:
+    """The class probabilities of both runs as HTML bars: per class, the baseline bar (grey) over the masked one
+    (blue), each with its value. Labels are escaped (a Hub model names its own classes).
+
+    Args:
+        baseline: ``{label: probability}`` without the extra mask (its order is kept).
+        masked: ``{label: probability}`` with it.
+        title: The caption.
+        limit: More classes than this: only the ``limit`` most probable in either run are drawn, in the model's
+            order, and one line sums the others.
+
+    Returns:
+        An HTML ``<figure>`` with inline styles only (no script, no class the page must define).
+    """
+    labels = list(baseline)
+    shown = labels
+    if len(labels) > limit:
+        top = set(sorted(labels, key=lambda n: -max(baseline[n], masked.get(n, 0.0)))[:limit])
+        shown = [n for n in labels if n in top]
+    rows = []
+    for name in shown:
+        b, m = float(baseline[name]), float(masked.get(name, 0.0))
+        label = html.escape(str(name))
+        rows.append(f'<span style="grid-row:span 2;overflow-wrap:anywhere">{label}</span>'
+                    f'{_bar(b, BASELINE_COLOR, f"{name}, {BASELINE_NAME}")}'
+                    f'{_bar(m, MASKED_COLOR, f"{name}, {MASKED_NAME}", strong=True)}'
+                    '<span style="grid-column:1/-1;height:0.35em"></span>')
+    rest = ""
+    if len(shown) < len(labels):
+        others = [n for n in labels if n not in set(shown)]
+        rest = (f'<div style="font-size:0.85em;opacity:0.8">{len(others)} other classes: '
+                f'{sum(baseline[n] for n in others):.1%} baseline, {sum(masked.get(n, 0.0) for n in others):.1%} '
+                'masked together.</div>')
+    grid = ('<div style="display:grid;grid-template-columns:minmax(4em,max-content) minmax(6em,1fr) 4.2em;'
+            f'column-gap:0.6em;row-gap:2px;align-items:center">{"".join(rows)}</div>')
+    return _figure_html(title, grid + rest + _legend(), "classes")
+
+
+def next_token_bars_html(baseline: Sequence[Mapping[str, Any]], masked: Sequence[Mapping[str, Any]],
+                         title: str = "Next token: top 5 before and after") -> str:
+    """The top-5 next tokens of both runs as HTML bars, side by side (baseline left, masked right); a token of the
+    masked list that is not in the baseline's top 5 is marked *new*. Tokens are escaped and their spaces shown.
+
+    Args:
+        baseline: ``[{"token": str, "prob": float}, ...]`` without the extra mask, most likely first.
+        masked: The same with the mask.
+        title: The caption.
+
+    Returns:
+        An HTML ``<figure>`` with inline styles only.
+    """
+    before = {str(r["token"]) for r in baseline}
+    columns = []
+    for rows, name, color in ((baseline, BASELINE_NAME, BASELINE_COLOR), (masked, MASKED_NAME, MASKED_COLOR)):
+        cells = []
+        for i, row in enumerate(rows):
+            token = str(row["token"])
+            new = (' <span style="font-size:0.75em;color:#b3261e">new</span>'
+                   if rows is masked and token not in before else "")
+            cells.append(f'<span style="font-variant-numeric:tabular-nums">{i + 1}.</span>'
+                         f'<code style="white-space:pre;overflow-wrap:anywhere">{html.escape(_show(token))}</code>'
+                         f'{_bar(float(row["prob"]), color, f"{_show(token)}, {name}", strong=i == 0)}'
+                         f'<span>{new}</span>')
+        columns.append(f'<div><div style="color:{color};font-weight:600;margin-bottom:0.3em">{name}</div>'
+                       '<div style="display:grid;grid-template-columns:1.6em minmax(3em,max-content) minmax(4em,1fr) '
+                       f'4.2em 2.2em;column-gap:0.5em;row-gap:4px;align-items:center">{"".join(cells)}</div></div>')
+    body = ('<div style="display:grid;grid-template-columns:repeat(auto-fit,minmax(18em,1fr));column-gap:2em;'
+            f'row-gap:1em">{"".join(columns)}</div>')
+    return _figure_html(title, body, "next-token")

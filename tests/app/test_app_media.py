@@ -28,7 +28,8 @@ def vit_folder(tmp_path_factory) -> str:
 
 
 def _charts(at: AppTest) -> str:
-    return " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    """The plotly charts' specs and the output's HTML bars, as one text to search for titles."""
+    return " ".join([c.proto.spec for c in at.get("plotly_chart")] + [h.proto.body for h in at.get("html")])
 
 
 def _open_clean(state: AppState) -> AppTest:

@@ -53,7 +53,9 @@ def test_run_default_model_shows_views_and_metrics() -> None:
     baseline = [label for label in labels if label.startswith("Baseline: ")]
     assert len(baseline) == 1 and baseline[0].split(": ")[1] in {"positive", "negative"}
     assert labels[baseline[0]].endswith("%")
-    assert len(charts(at)) == 2  # output and mask (the open tab; the other tabs' charts wait to be opened)
+    assert len(charts(at)) == 1  # the mask (the open tab; the other tabs' charts wait to be opened)
+    bars = [h.proto.body for h in at.get("html")]  # the output before and after: HTML bars, not a chart
+    assert len(bars) == 1 and "Class probabilities" in bars[0] and "%" in bars[0]
     assert at.query_params["s"] == ["sliding_window"] or at.query_params["s"] == "sliding_window"
     assert any("Seed used" in c.value for c in at.caption)
     titles = " ".join(c.proto.spec for c in charts(at))
@@ -63,7 +65,7 @@ def test_run_default_model_shows_views_and_metrics() -> None:
         at.run()
         ok(at)
     titles = " ".join(c.proto.spec for c in charts(at))
-    assert "Masked minus baseline" in titles and "Model view" in titles and len(charts(at)) == 5
+    assert "Masked minus baseline" in titles and "Model view" in titles and len(charts(at)) == 4
 
 
 RECIPES = [
@@ -102,6 +104,10 @@ def test_link_restores_widgets_and_numbers(recipe: AppState, minilm) -> None:
     assert bool((shown.masks == direct.masks).all()) and bool((shown.attention == direct.attention).all())
     labels = {m.label: m.value for m in at.metric}
     assert labels["KL(baseline ‖ masked)"] == f"{direct.metrics['kl']:.4f}"
+    bars = at.get("html")[0].proto.body  # each class's bar values: the masked run's and the baseline's
+    for output in (direct.output, direct.baseline_output):
+        for label, prob in output.summary()["probs"].items():
+            assert f"{label}, " in bars and f"{prob:.1%}" in bars, (label, prob)
 
 
 @pytest.mark.parametrize(("query", "named"), [
@@ -119,7 +125,7 @@ def test_invalid_link_values_warn_and_fall_back(query: dict[str, str], named: st
     assert named in warnings
     assert at.selectbox(key="pg.s1").value == "sliding_window"
     assert at.selectbox(key="pg.view_layer").value == 0
-    assert len(charts(at)) >= 2  # the defaults still ran (output, and the mask: the open tab)
+    assert len(charts(at)) >= 1 and at.get("html")  # the defaults still ran (the mask: the open tab; output bars)
 
 
 def test_bad_model_id_shows_error_and_keeps_the_rest() -> None:

@@ -147,3 +147,36 @@ def test_pooled_and_windowed_heatmaps_label_what_they_show() -> None:
     assert viz.diff_figure(pooled - 0.5, tokens, block=64).data[0].y[-1] == "256-299"
     stats = viz.head_stats_figure(np.ones((3, 2)), np.zeros((3, 2)), "sink", highlight=(1, 1))
     assert len(stats.data) == 2 and len(stats.layout.shapes) == 2 and stats.data[0].zmax == 1.0
+
+
+def test_output_bars_are_escaped_html_with_the_values() -> None:
+    """The app's output bars: every value as text and as a bar width, labels escaped, many classes summarised."""
+    hostile = "<img src=x onerror=alert(1)>"
+    base = Classification(torch.tensor([0.2, 0.8]), (hostile, "a&b"))
+    html = base.bars_html(Classification(torch.tensor([0.6, 0.4]), (hostile, "a&b")))
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html and "a&amp;b" in html
+    assert "<script" not in html and "onerror=alert" not in html.replace("&lt;img src=x onerror=alert(1)&gt;", "")
+    for value in ("20.0%", "80.0%", "60.0%", "40.0%"):
+        assert value in html
+    assert "width:20.00%" in html and "width:60.00%" in html  # bars are absolute: the track is 100 %
+    assert html.count("role=\"img\"") == 4 and "baseline (no extra mask)" in html and ">masked<" in html
+
+    probs = torch.softmax(torch.arange(20, dtype=torch.float32), 0)
+    names = tuple(f"class{i}" for i in range(20))
+    many = Classification(probs, names).bars_html(Classification(probs.flip(0), names))
+    assert many.count("role=\"img\"") == 2 * viz.outputs.MAX_CLASS_BARS
+    shown = [n for n in names if f">{n}<" in many]
+    assert len(shown) == viz.outputs.MAX_CLASS_BARS and shown == sorted(shown, key=names.index)
+    assert "8 other classes" in many  # the rest, summed in one line
+
+    class Tok:
+        def decode(self, ids):
+            return {0: " the", 1: "<script>", 2: "\n"}.get(ids[0], f"t{ids[0]}")
+
+    p = torch.tensor([0.5, 0.2, 0.1, 0.08, 0.07, 0.05])
+    q = torch.tensor([0.05, 0.07, 0.1, 0.2, 0.08, 0.5])
+    nxt = NextToken(p, Tok()).bars_html(NextToken(q, Tok()))
+    assert "<script>" not in nxt and "&lt;script&gt;" in nxt and "&#x27; the&#x27;" in nxt and "⏎" in nxt
+    assert nxt.count(">new</span>") == 1  # t5 entered the top 5; the other four were there before
+    assert "50.0%" in nxt and "next-token" in nxt
+    assert Embedding(torch.ones(3)).bars_html(Embedding(torch.ones(3))) is None

@@ -83,7 +83,7 @@ def test_hidden_tabs_wait_until_opened_and_keep_their_chart_for_the_view(built: 
     assert at.session_state["pg.view_tab"] == "Mask applied"
     titles = _titles(at)
     assert "Mask applied (layer 1, head 2)" in titles and "Attention, masked run" not in titles
-    assert "Masked minus baseline" not in titles and len(at.get("plotly_chart")) == 2  # the output and the mask
+    assert "Masked minus baseline" not in titles and len(at.get("plotly_chart")) == 1  # the mask (output: HTML)
     _open_tab(at, "Attention weights")
     assert "Attention, masked run (layer 1, head 2)" in _titles(at) and "Mask applied" in _titles(at)
     _open_tab(at, "Masked − baseline")  # every tab opened so far keeps its chart: going back shows it at once
@@ -106,7 +106,7 @@ def test_another_layer_or_head_builds_only_that_views_figures(built: Counter) ->
     before = cache.computed
     built.clear()
     at = _open(dataclasses.replace(state, layer=2, head=5))
-    # the mask of layer 2 head 5 (its tab is open); the output figure is shared, the other tabs not opened
+    # the mask of layer 2 head 5 (its tab is open); (the output is HTML bars), the other tabs not opened
     assert cache.computed - before == 1
     assert built == Counter({"mask_figure": 1})
     assert "layer 2, head 5" in _titles(at)

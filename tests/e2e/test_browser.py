@@ -52,7 +52,9 @@ def test_run_shows_heatmaps(app_url, page, screenshot):
     assert widget_label(page, "dilation").count() == 0
     assert widget_label(page, "radius").is_visible()
     click_run(page)
-    assert wait_charts(page, 2) >= 2  # output bars + the mask heatmap (first tab) at least
+    assert wait_charts(page, 1) >= 1  # the mask heatmap (first tab) at least
+    bars = page.locator(".dm-output-bars")  # the output before and after: HTML bars, not a chart
+    assert bars.count() == 1 and "Class probabilities" in bars.inner_text(), bars.count()
     no_exception(page)
     numbers = output_numbers(page)
     assert "KL(baseline ‖ masked)" in numbers
@@ -60,13 +62,13 @@ def test_run_shows_heatmaps(app_url, page, screenshot):
     assert qp["v"] == "2" and qp["input"] == "text" and qp["ref"] == SENTENCE
     assert qp["s"] == "sliding_window" and qp["model"] == "minilm"
     # The other chart tabs: a hidden tab's chart is not sent until its tab is opened; then it is drawn, and the
-    # tabs opened for this view keep theirs (output + mask + attention + diff + model view).
+    # tabs opened for this view keep theirs (mask + attention + diff + model view).
     assert page.locator(".st-key-attn_fig, .st-key-diff_fig, .st-key-model_view").count() == 0
     for tab, key in (("Attention weights", "attn_fig"), ("Masked − baseline", "diff_fig"),
                      ("Model view (all layers x heads)", "model_view")):
         page.get_by_role("tab", name=tab, exact=True).click()
         page.wait_for_selector(f".st-key-{key} .main-svg", timeout=60_000)
-    assert wait_charts(page, 5) == 5
+    assert wait_charts(page, 4) == 4
     page.get_by_role("tab", name="Mask applied", exact=True).click()
     shot = screenshot(page, "playground-sliding-window")
     assert shot.stat().st_size > 10_000
@@ -95,7 +97,7 @@ def test_a_run_reruns_the_results_alone(app_url, page, minilm):
     wait_idle(page)
     frames.clear()
     click_run(page)
-    wait_charts(page, 2)
+    wait_charts(page, 1)
     msgs = [ForwardMsg.FromString(f) for f in frames if isinstance(f, bytes)]
     roots = [m.metadata.delta_path[0] for m in msgs if m.WhichOneof("type") == "delta"]
     assert roots and set(roots) == {0}, f"deltas per root container (0 main, 1 sidebar): {roots}"
@@ -142,12 +144,12 @@ def test_charts_are_drawn_once_in_the_room_they_ask_for(app_url, page):
     open_app(page, app_url)
     set_text(page, "Internationalization requires extraordinarily comprehensive documentation, 国际化 too.")
     click_run(page)
-    wait_charts(page, 2)
+    wait_charts(page, 1)
     for tab, key in (("Attention weights", "attn_fig"), ("Masked − baseline", "diff_fig")):
         page.get_by_role("tab", name=tab, exact=True).click()
         page.wait_for_selector(f".st-key-{key} .main-svg", timeout=60_000)
     charts = page.evaluate(CHART_FIT)
-    assert len(charts) == 4, charts  # the class bars, the mask, the attention, the difference
+    assert len(charts) == 3, charts  # the mask, the attention, the difference
     for chart in charts:
         assert chart["drawn"] == chart["asked"], chart  # no label, colour bar or legend needed wider margins
         assert chart["inside"], chart
@@ -161,9 +163,10 @@ def test_link_reproduces_the_run_on_a_fresh_server(app_url, new_page, strategy):
     set_text(first, SENTENCE)
     pick(first, "Mask strategy", strategy)
     click_run(first)
-    wait_charts(first, 2)
+    wait_charts(first, 1)
     no_exception(first)
     numbers = output_numbers(first)
+    bars = first.locator(".dm-output-bars").inner_text()
     mask = mask_data(first)
     link = first.url
     qp = query(first)
@@ -173,16 +176,17 @@ def test_link_reproduces_the_run_on_a_fresh_server(app_url, new_page, strategy):
     with app_server(timeout=90) as other_url:
         second = new_page()
         open_app(second, other_url + link[len(app_url):])
-        wait_charts(second, 2)
+        wait_charts(second, 1)
         no_exception(second)
         assert output_numbers(second) == numbers
+        assert second.locator(".dm-output-bars").inner_text() == bars
         assert mask_data(second) == mask  # the same random pattern, drawn again from the seed
         assert query(second)["seed"] == numbers["seed"]
 
 
 def test_bad_link_parameter_warns(app_url, page, screenshot):
     open_app(page, app_url + "/?v=1&s=sliding_window&p.radius=-5")
-    wait_charts(page, 2)
+    wait_charts(page, 1)
     no_exception(page)
     alert = page.get_by_test_id("stAlert").filter(has_text="radius")
     assert alert.count() >= 1
@@ -233,7 +237,7 @@ def test_unknown_model_is_an_error_not_a_crash(app_url, page, screenshot):
     field.press("Enter")
     wait_idle(page, since=since)
     click_run(page)
-    assert wait_charts(page, 2) >= 2
+    assert wait_charts(page, 1) >= 1 and page.locator(".dm-output-bars").count() == 1
     no_exception(page)
     assert query(page)["model"] == "minilm"
 
