@@ -94,14 +94,14 @@ def _picture() -> None:
     except ValueError as err:
         messages.error(str(err))
         return
-    st.markdown(_legend(), unsafe_allow_html=True)
+    st.html(_legend())  # st.html: escaped tokens are not read as markdown again
     cols = st.columns(2)
     for col, recipe in zip(cols, mlm.RECIPES):
         with col:
             st.markdown(f"**{t('static (BERT)') if recipe == 'static' else t('dynamic (RoBERTa)')}**")
             masking = runs[recipe]
             for epoch in range(epochs):
-                st.markdown(_epoch_html(masking, epoch), unsafe_allow_html=True)
+                st.html(_epoch_html(masking, epoch))
     same = all(runs["static"].draws[e].positions == runs["static"].draws[0].positions for e in range(epochs))
     changed = sum(runs["dynamic"].draws[e].positions != runs["dynamic"].draws[0].positions for e in range(epochs))
     st.caption(t("Static: the same {n} positions every epoch ({same}). Dynamic: {k} of {e} epochs hide other "
@@ -171,11 +171,11 @@ def _experiment() -> None:
     start = c1.button(t("Train both"), type="primary", key=f"{NS}.train")
     upload = c2.file_uploader(t("...or load a saved run (metrics.json)"), type=["json"], key=f"{NS}.load")
     if upload is not None and st.session_state.get(f"{NS}.loaded") != upload.file_id:
-        try:
-            st.session_state[f"{NS}.result"] = mlm.LabResult.from_dict(json.loads(upload.getvalue()))
+        try:  # parse_run checks the size, the JSON and every field; each refusal is one ValueError line
+            st.session_state[f"{NS}.result"] = mlm.parse_run(upload.getvalue(), upload.name)
             st.session_state[f"{NS}.loaded"] = upload.file_id
-        except (ValueError, UnicodeDecodeError) as err:
-            messages.error(t("That file is not a saved MLM lab run: {err}", err=str(err)[:200]))
+        except ValueError as err:
+            messages.error(str(err))
     if start:
         _train(config)
     result = st.session_state.get(f"{NS}.result")

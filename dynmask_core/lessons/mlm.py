@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from dynmask_core.messages import shown
 from dynmask_core.samples import prose_sentences
 
 MASK_PROB = 0.15
@@ -633,20 +634,163 @@ class LabResult:
                 "seconds": round(self.seconds, 3)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LabResult:
-        """The result from :meth:`to_dict` output.
+    def from_dict(cls, data: Any, name: str = "metrics.json") -> LabResult:
+        """The result from :meth:`to_dict` output, after checking all of it against the ``metrics.json`` schema.
+
+        Args:
+            data: The parsed JSON.
+            name: The file's name, for the message.
 
         Raises:
-            ValueError: Keys are missing or the config is invalid.
+            ValueError: One line naming the first field that is missing, unknown or of the wrong type or range
+                (e.g. ``"static.steps[2].train_loss" must be a number from 0 to 1000000, got a string``), or a
+                config that :meth:`LabConfig.validate` refuses.
         """
+        label = shown(name, 60)
         try:
-            config = data["config"]
-            return cls(LabConfig.from_dict(config), RecipeRun.from_dict("static", data["static"]),
-                       RecipeRun.from_dict("dynamic", data["dynamic"]), float(data["seconds"]),
-                       str(config.get("device", "cpu")), config.get("corpus"))
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"not an MLM lab run (missing or odd {err}); expected config, static, dynamic, "
-                             f"seconds") from None
+            _RUN.check(data, "")
+        except _Wrong as wrong:
+            raise _not_a_run(label, str(wrong)) from None
+        config = data["config"]
+        try:
+            lab = LabConfig.from_dict(config)
+        except ValueError as err:
+            raise _not_a_run(label, f'in "config", {err}') from None
+        return cls(lab, RecipeRun.from_dict("static", data["static"]), RecipeRun.from_dict("dynamic", data["dynamic"]),
+                   float(data["seconds"]), config["device"], config["corpus"])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Saved runs: metrics.json and its schema
+#
+# A saved run comes back from users (the app's upload), so every field is checked before use: a page that charts
+# a string, or a loader that recurses into a 200,000-deep list, must not be reachable from a file.
+
+MAX_RUN_BYTES = 2 << 20
+"""The largest saved run read: the app's most steps (3000 per recipe) weigh about 0.4 MB, the default 700 about
+0.1 MB; 2 MiB holds about 16,000 steps per recipe."""
+_MAX_LAB_STEPS = 1_000_000  # LabConfig.steps' limit
+
+
+class _Wrong(Exception):
+    """A field of a saved run that does not fit the schema (the message says which and why)."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f'"{where}" {problem}' if where else f"the file {problem}")
+
+
+def _kind(value: Any) -> str:
+    """How a JSON value is named in a message (never the whole value: it may be huge)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    text = repr(value)
+    return text if len(text) <= 20 else f"{text[:12]}… ({len(text)} characters)"
+
+
+def _number_text(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+@dataclass(frozen=True)
+class _Num:
+    """A JSON number from ``low`` to ``high`` (finite; ``whole``: an integer, never a float or a boolean)."""
+
+    low: float
+    high: float
+    whole: bool = False
+
+    def check(self, value: Any, where: str) -> None:
+        kinds = int if self.whole else (int, float)
+        fits = isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value) and \
+            self.low <= value <= self.high
+        if not fits:
+            what = "a whole number" if self.whole else "a number"
+            raise _Wrong(where, f"must be {what} from {_number_text(self.low)} to {_number_text(self.high)}, "
+                                f"got {_kind(value)}")
+
+
+@dataclass(frozen=True)
+class _Text:
+    """A JSON string of at most ``longest`` characters."""
+
+    longest: int
+
+    def check(self, value: Any, where: str) -> None:
+        if not isinstance(value, str) or len(value) > self.longest:
+            got = f"{len(value)} characters" if isinstance(value, str) else _kind(value)
+            raise _Wrong(where, f"must be text of at most {self.longest} characters, got {got}")
+
+
+@dataclass(frozen=True)
+class _List:
+    """A JSON list of at least one ``item``."""
+
+    item: Any
+
+    def check(self, value: Any, where: str) -> None:
+        if not isinstance(value, list) or not value:
+            got = "an empty list" if value == [] else _kind(value)
+            raise _Wrong(where, f"must be a list of at least one record, got {got}")
+        for i, entry in enumerate(value):
+            self.item.check(entry, f"{where}[{i}]")
+
+
+@dataclass(frozen=True)
+class _Obj:
+    """A JSON object with exactly these fields (``optional`` ones may be absent; no others may be present)."""
+
+    members: dict[str, Any]
+    optional: frozenset[str] = frozenset()
+
+    def check(self, value: Any, where: str) -> None:
+        if not isinstance(value, dict):
+            names = list(self.members)
+            listed = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+            raise _Wrong(where, f"must be an object ({listed}), got {_kind(value)}")
+        for key in value:
+            if key not in self.members:
+                raise _Wrong(where, f"has the field {shown(key, 30)}, which a saved run does not have")
+        for key, spec in self.members.items():
+            inner = f"{where}.{key}" if where else key
+            if key in value:
+                spec.check(value[key], inner)
+            elif key not in self.optional:
+                raise _Wrong(inner, "is missing")
+
+
+_LOSS = _Num(0, 1e6)
+_SHARE = _Num(0, 1)
+_SECONDS = _Num(0, 1e8)
+_COUNT = _Num(0, 10**12, whole=True)
+_FINAL = {"train_loss": _LOSS, "heldout_loss": _LOSS, "masked_accuracy": _SHARE}
+_STEP = _Obj({"step": _Num(1, _MAX_LAB_STEPS, whole=True), "train_loss": _LOSS})
+_EVAL = _Obj({"step": _Num(0, _MAX_LAB_STEPS, whole=True), "heldout_loss": _LOSS, "masked_accuracy": _SHARE})
+# the final numbers are repeated at the top for quick reading (RecipeRun.to_dict)
+_RECIPE_RUN = _Obj({**_FINAL, "steps": _List(_STEP), "eval": _List(_EVAL), "final": _Obj(_FINAL),
+                    "seconds": _SECONDS})
+_CORPUS_FIELDS = {"source": _Text(200), "train_segments": _COUNT, "heldout_segments": _COUNT, "vocab_size": _COUNT,
+                  "tokens": _COUNT}
+_CORPUS = _Obj(_CORPUS_FIELDS, optional=frozenset(_CORPUS_FIELDS))  # {} when the run had no corpus
+# The config's types are checked here, its ranges by LabConfig.validate: every whole field is within a seed's range
+# and every float one within [0, 1], so these bounds only keep absurd numbers out of the messages.
+_CONFIG_FIELDS = {f.name: _Num(0, MAX_SEED, whole=True) if f.type in ("int", int) else _SHARE
+                  for f in fields(LabConfig)}
+_CONFIG = _Obj({**_CONFIG_FIELDS, "device": _Text(20), "corpus": _CORPUS})
+_RUN = _Obj({"config": _CONFIG, "static": _RECIPE_RUN, "dynamic": _RECIPE_RUN, "seconds": _SECONDS})
+
+
+def _not_a_run(label: str, problem: str) -> ValueError:
+    return ValueError(f"{label} is not an MLM lab run: {problem}; load a metrics.json saved by the MLM lab")
 
 
 def save_run(result: LabResult, path: str | Path) -> Path:
@@ -659,24 +803,60 @@ def save_run(result: LabResult, path: str | Path) -> Path:
     return path
 
 
-def load_run(path: str | Path) -> LabResult:
-    """Reads a run written by :func:`save_run` (a folder means ``path/metrics.json``).
+def parse_run(data: bytes, name: str = "metrics.json") -> LabResult:
+    """Reads the bytes of a run written by :func:`save_run` (the app's "load a saved run" upload).
+
+    The size is checked before parsing and the whole file against the schema after (see
+    :meth:`LabResult.from_dict`).
+
+    Args:
+        data: The file's bytes.
+        name: Its file name, for messages (never a path).
 
     Raises:
-        ValueError: The file is missing, not JSON, or not a lab run.
+        ValueError: One line saying what is wrong and what to do: empty, over :data:`MAX_RUN_BYTES`, not UTF-8, not
+            JSON, nested too deeply, or a field that does not fit.
+    """
+    label = shown(name, 60)
+    if not data:
+        raise _not_a_run(label, "the file is empty")
+    if len(data) > MAX_RUN_BYTES:
+        raise _not_a_run(label, f"the file is over {MAX_RUN_BYTES} bytes, more than a saved run weighs")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise _not_a_run(label, f"it is not UTF-8 text (byte {err.start})") from None
+    return LabResult.from_dict(_json(text, label), name)
+
+
+def _json(text: str, label: str) -> Any:
+    """The parsed JSON; NaN and Infinity are parsed (the schema then names the field that holds them)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise _not_a_run(label, f"it is not JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    except RecursionError:  # json's C parser counts its depth against Python's recursion limit
+        raise _not_a_run(label, "it is nested far deeper than a saved run") from None
+    except ValueError:  # an integer of over 4300 digits (Python's limit on int conversion)
+        raise _not_a_run(label, "it holds a number with thousands of digits") from None
+
+
+def load_run(path: str | Path) -> LabResult:
+    """Reads a run written by :func:`save_run` (a folder means ``path/metrics.json``); see :func:`parse_run`.
+
+    Raises:
+        ValueError: The file cannot be read, or :func:`parse_run` refuses it (messages name the file, not its
+            folder).
     """
     path = Path(path)
     if path.is_dir():
         path = path / "metrics.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as file:
+            data = file.read(MAX_RUN_BYTES + 1)  # one byte more than allowed is enough to refuse it
     except OSError as err:
-        raise ValueError(f"cannot read {path}: {err.strerror or err}") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} is not an MLM lab run")
-    return LabResult.from_dict(data)
+        raise ValueError(f"cannot read {shown(path.name, 60)}: {err.strerror or type(err).__name__}") from None
+    return parse_run(data, path.name)
 
 
 def _build_model(config: LabConfig, vocab_size: int, device: torch.device):
