@@ -13,7 +13,6 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -22,7 +21,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dynmask_app import inputs
 from dynmask_app.result_cache import ByteLRU, ResultCache, SharedResult, model_nbytes
-from dynmask_app.serving import ServingPolicy, count_parameters, folder_parameters, is_folder, load_policy
+from dynmask_app.serving import ServingPolicy, count_parameters, load_policy
 from dynmask_app.state import AppState
 from dynmask_core import MaskPlan, RunResult, encode, load, run
 from dynmask_core.attention import AttentionInspect
@@ -30,7 +29,7 @@ from dynmask_core.attribution import STEPPED, AttributionResult, attribute, head
 from dynmask_core.attribution.heads import HeadImportance
 from dynmask_core.capture import CapturePlan
 from dynmask_core.engine import AttentionWindow, Capture, attention_window, baseline_pass
-from dynmask_core.models import PRESETS, LoadedModel
+from dynmask_core.models import LoadedModel
 
 #: Torch threads per computation (``DYNMASK_TORCH_THREADS``; unset: torch's default, the number of cores). With
 #: 1, a 32-token MiniLM run took 0.06 s inside a busy 2-core server instead of 0.26 s (bench/app_latency.py: the
@@ -87,16 +86,14 @@ def _load_model(model_id: str, progress: Callable[[str, float], None] | None = N
     """The loaded model from the model cache (pinned to this script run), loaded when missing."""
     def load_checked() -> LoadedModel:
         rules = policy()
-        rules.check_model(model_id)
-        if model_id not in PRESETS and is_folder(model_id):
-            counted = folder_parameters(Path(model_id).expanduser())
-            if counted is not None:
-                rules.check_size(model_id, counted)  # before loading a single weight
+        target = rules.check_model(model_id)  # a folder: its resolved path, checked, and exactly what loads below
+        rules.check_weights(model_id, target)  # a folder: counted from its weight files' headers, nothing loaded
         try:
-            loaded = load(model_id, progress=progress)
+            loaded = load(target, progress=progress)
         except ValueError as err:
             raise ValueError(rules.load_error(model_id, err)) from err
-        rules.check_size(model_id, count_parameters(loaded.model))
+        loaded.id = (model_id or "").strip()  # what the user asked for, not the server's path
+        rules.check_size(model_id, count_parameters(loaded.model))  # Hub ids: counted once loaded
         return loaded
 
     return model_cache().get_or_compute(model_id, load_checked, pin=_pin())

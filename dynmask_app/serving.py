@@ -26,24 +26,59 @@ setting (file key)      environment variable           default
 A refused model gets one line that says why and what to ask for. Messages never say whether a path exists on the
 server: a folder that is not allowed, and an allowed one that cannot be loaded, both get words that hold either way.
 The command line is not served and is not restricted.
+
+Which models a link may load (``allow_models``)
+-----------------------------------------------
+A model id is read one way only, from its spelling, never from what exists on the server (:func:`model_kind`):
+
+* a bundled id (``minilm``, ``smollm2``...) always loads;
+* a **folder** starts with ``/``, ``~`` or ``.``: ``/srv/models/x``, ``~/models/x``, ``./models/x`` (a relative folder
+  is relative to the server's working directory; ``models/x`` without ``./`` is a Hub id, not a folder);
+* anything else must be a **Hugging Face id** (``name`` or ``org/name``, no ``.``/``..`` parts) and is only ever a
+  Hub id: it loads only with ``allow_hub`` on, and is refused (with the words of a failed load) when the server's
+  working directory holds a path of that name, since transformers would read that folder instead of the Hub;
+* anything else is refused before the server's files are looked at: URLs (``file://...``), backslashes, control
+  characters and NUL bytes, ids over 1,024 characters, ``org//x``, ``org/..``.
+
+A pattern is a **folder pattern** when it starts with ``/``, ``~`` or ``.``, else a **Hub-id pattern**; ``*`` alone
+allows every Hub id and every folder. A Hub-id pattern (``org/*``) matches Hub ids only (``fnmatchcase``), never a
+folder, however the folder is spelled. A folder is matched after resolving both sides the way the file system will
+(``~``, ``..``, ``//``, ``./``, trailing slashes and every symlink, ``os.path.realpath``): the pattern's fixed part
+(before the first part with ``*``, ``?`` or ``[``) is resolved, the asked folder must really lie under it, and its
+path below it must match the rest of the pattern (``*`` matches across ``/``: ``/srv/models/*`` allows every folder
+below ``/srv/models``; a pattern without a wildcard allows that one folder). A symlink inside an allowed folder that
+points outside it is refused; ``..`` after a wildcard in a pattern is refused when the policy is read. The app loads
+the resolved folder that was checked (:meth:`ServingPolicy.check_model` returns it), not the string that was typed,
+so nothing is resolved twice (what remains: whoever can write inside an allowed folder can swap it in between).
+
+How big a model is (``max_params``)
+-----------------------------------
+A folder's parameters are counted from its weight files' headers before anything is loaded, and never by running
+them (:mod:`dynmask_core.models.weights` says how, format by format). A folder with nothing countable, or whose weights
+that transformers would load first cannot be counted (or are named outside the folder by its index or its config),
+is refused before loading with one line that holds for a missing folder too. Counts read ``22.7M``, ``1.5M``,
+``6.7B``, or exactly (``100,000 parameters``) under a million or where the rounded numbers would look equal.
+Hub ids (with ``allow_hub``) are counted once loaded. Not covered: the model a folder's ``config.json`` describes is
+what transformers builds, and weights missing from the files are initialised at random, so a config larger than its
+weights is built at the config's size (then refused by the count after loading).
 """
 
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
-import struct
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dynmask_core.messages import shown
 from dynmask_core.modalities.files import MAX_AUDIO_BYTES, MAX_IMAGE_BYTES
 from dynmask_core.modalities.text import MAX_CHARS
 from dynmask_core.models import PRESETS
+from dynmask_core.models.weights import count_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FILE = ROOT / "serving.toml"
@@ -85,36 +120,85 @@ class ServingPolicy:
             raise ValueError(f"serving policy: the input maximums cannot exceed the app's own ({MAX_CHARS} "
                              f"characters, {MAX_IMAGE_BYTES // 2**20} MB pictures, {MAX_AUDIO_BYTES // 2**20} MB "
                              "recordings)")
+        for pattern in self.allow_models:
+            if not _valid_pattern(pattern):
+                raise ValueError(f"serving policy: allow_models pattern {pattern!r} cannot be read: a folder pattern "
+                                 "starts with /, ~ or . and has no '..' after a wildcard, no backslash or control "
+                                 "character")
 
     # ------------------------------------------------------------------------------------------------ models
 
-    def check_model(self, model_id: str) -> None:
-        """Raises ValueError (one line) when this server does not load ``model_id``; bundled models always load."""
+    def check_model(self, model_id: str) -> str:
+        """Raises ValueError (one line) when this server does not load ``model_id``; bundled models always load.
+
+        Returns:
+            What to load: a bundled or Hub id as given, or for a folder the resolved path that was checked (load
+            exactly that, not the string typed). See the module docstring for how ids and patterns are read.
+        """
         model_id = (model_id or "").strip()
         if model_id in PRESETS:
-            return
+            return model_id
+        kind = model_kind(model_id)
         bundled = ", ".join(PRESETS)
-        if not any(fnmatch.fnmatchcase(model_id, pattern) for pattern in self.allow_models):
-            raise ValueError(f"This server loads only its bundled models ({bundled}) and the ones its operator "
+        if kind == "bad":
+            raise ValueError(f"{shown(model_id)} is neither a bundled model ({bundled}), a Hugging Face id like "
+                             "'org/name', nor a folder path this server reads (/path/to/model or ./path, without "
+                             "file:// or backslashes). Pick a bundled model.")
+        refused = ValueError(f"This server loads only its bundled models ({bundled}) and the ones its operator "
                              f"allows; {shown(model_id)} is not among them. Pick a bundled model, or ask the operator "
                              "to allow it (serving.toml: allow_models).")
-        if _looks_like_hub_id(model_id) and not self.allow_hub and not is_folder(model_id):
+        if kind == "path":
+            target = resolve_folder(model_id)
+            if target is None or not any(folder_matches(target, pattern) for pattern in self.allow_models):
+                raise refused
+            return target
+        if not any(pattern == "*" or (not is_folder_pattern(pattern) and fnmatch.fnmatchcase(model_id, pattern))
+                   for pattern in self.allow_models):
+            raise refused
+        if not self.allow_hub:
             raise ValueError(f"{shown(model_id)} would be downloaded from the Hugging Face Hub, which this server does "
                              "not do (serving.toml: allow_hub). Pick a bundled model.")
+        if _exists_here(model_id):  # transformers would read the folder of that name, not the Hub
+            raise ValueError(_unloadable(model_id))
+        return model_id
+
+    def check_weights(self, model_id: str, target: str) -> int | None:
+        """For a folder: counts its parameters from its weight files (nothing loaded, nothing run) and raises
+        ValueError (one line) when they are over ``max_params`` or cannot be counted; None for other ids.
+
+        Args:
+            model_id: What the user asked for (for the message).
+            target: What :meth:`check_model` returned for it (the resolved folder).
+        """
+        model_id = (model_id or "").strip()
+        if model_id in PRESETS or model_kind(model_id) != "path":
+            return None
+        counted = count_weights(target)
+        if counted.n_params is None or counted.blocking:
+            raise ValueError(f"{shown(model_id)} could not be sized before loading: it is missing, not a model "
+                             "folder, or its weights are in a format this server cannot count without loading them "
+                             "(it counts safetensors, PyTorch .bin/.pth and GGUF files). Check the name with the "
+                             "operator, or ask for a safetensors copy (serving.toml: max_params).")
+        self.check_size(model_id, counted.n_params)
+        return counted.n_params
 
     def check_size(self, model_id: str, n_params: int) -> None:
-        """Raises ValueError when a loaded model is larger than the server allows."""
+        """Raises ValueError when a model is larger than the server allows (bundled models never are)."""
+        model_id = (model_id or "").strip()
         if model_id not in PRESETS and n_params > self.max_params:
-            raise ValueError(f"{shown(model_id)} has {n_params / 1e6:.0f}M parameters; this server runs models up to "
-                             f"{self.max_params / 1e6:.0f}M (serving.toml: max_params).")
+            has, limit = format_params(n_params), format_params(self.max_params)
+            if has == limit:  # rounded alike: say both exactly
+                has, limit = f"{n_params:,} parameters", f"{self.max_params:,} parameters"
+            raise ValueError(f"{shown(model_id)} has {has}; this server runs models up to {limit}. Pick a smaller "
+                             "model, or ask the operator to raise the limit (serving.toml: max_params).")
 
     def load_error(self, model_id: str, err: Exception) -> str:
         """What to tell the user when an allowed model fails to load: the reason for a Hub id, words that do not
         reveal the server's files for a folder."""
-        if model_id in PRESETS or (_looks_like_hub_id(model_id) and not is_folder(model_id)):
+        model_id = (model_id or "").strip()
+        if model_id in PRESETS or model_kind(model_id) == "hub":
             return str(err)
-        return (f"{shown(model_id)} could not be loaded here: it is missing, not a model folder, or a model family "
-                "dynmask cannot run. Check the name with the operator.")
+        return _unloadable(model_id)
 
     # ------------------------------------------------------------------------------------------------ inputs
 
@@ -139,7 +223,7 @@ class ServingPolicy:
         models = ", ".join(self.allow_models) if self.allow_models else "none (bundled models only)"
         return [("Bundled models", ", ".join(PRESETS)), ("Other models allowed", models),
                 ("Downloads from the Hugging Face Hub", "allowed" if self.allow_hub else "off"),
-                ("Largest model", f"{self.max_params / 1e6:,.0f}M parameters"),
+                ("Largest model", format_params(self.max_params)),
                 ("Longest text", f"{self.max_text_chars:,} characters"),
                 ("Most tokens read", f"{self.max_tokens:,} (past 512: {self.capture_budget_mb:g} MB of attention "
                                      "summaries and pooled maps per run)"),
@@ -221,35 +305,131 @@ def _typed(name: str, value: Any) -> Any:
         raise ValueError(f"serving policy: {name} = {value!r} is not a valid value") from None
 
 
-def _looks_like_hub_id(model_id: str) -> bool:
-    return "/" in model_id and not model_id.startswith(("/", ".", "~")) and model_id.count("/") == 1
+# ---------------------------------------------------------------------------------------------------- model ids
+
+MAX_ID_CHARS = 1024  # a longer id is refused before the file system is asked anything
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")  # as dynmask_core.models.loader reads Hub ids
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # file://..., http://..., C:\...
+_FOLDER_START = ("/", "~", ".")
+_MAGIC = re.compile(r"[*?[]")
+
+
+def _unloadable(model_id: str) -> str:
+    return (f"{shown(model_id)} could not be loaded here: it is missing, not a model folder, or a model family "
+            "dynmask cannot run. Check the name with the operator.")
+
+
+def _odd_characters(text: str) -> bool:
+    return "\\" in text or any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def model_kind(model_id: str) -> str:
+    """How an id is read, from its spelling alone: ``bundled``, ``path`` (starts with ``/``, ``~`` or ``.``),
+    ``hub`` (``name`` or ``org/name``) or ``bad`` (anything else: URLs, backslashes, control characters, too long)."""
+    model_id = (model_id or "").strip()
+    if model_id in PRESETS:
+        return "bundled"
+    if not model_id or len(model_id) > MAX_ID_CHARS or _odd_characters(model_id) or _SCHEME.match(model_id):
+        return "bad"
+    if model_id.startswith(_FOLDER_START):
+        return "path"
+    if _HUB_ID.match(model_id) and not any(part in (".", "..") for part in model_id.split("/")):
+        return "hub"
+    return "bad"
+
+
+def _resolved(path: str) -> str | None:
+    """``path`` as the file system will read it (``~`` expanded, relative to the working directory, ``..`` and every
+    symlink resolved), or None when it cannot be (an unknown ``~user``, a NUL byte)."""
+    try:
+        expanded = os.path.expanduser(path)
+        if expanded.startswith("~") or "\0" in expanded:
+            return None
+        return os.path.realpath(expanded)
+    except (OSError, ValueError, RuntimeError):
+        return None
+
+
+def resolve_folder(model_id: str) -> str | None:
+    """The resolved path of a folder id (see :func:`model_kind`), or None when it is not one or cannot be resolved."""
+    model_id = (model_id or "").strip()
+    return _resolved(model_id) if model_kind(model_id) == "path" else None
+
+
+def is_folder_pattern(pattern: str) -> bool:
+    """A pattern of folders (starts with ``/``, ``~`` or ``.``); the others match Hub ids (``*`` alone: both)."""
+    return pattern.strip().startswith(_FOLDER_START)
+
+
+def _split_pattern(pattern: str) -> tuple[str, str]:
+    """``(fixed folder, rest)``: the parts before the first one with a wildcard, and the others (``//`` and ``.``
+    parts dropped from the rest)."""
+    parts = pattern.strip().split("/")
+    for i, part in enumerate(parts):
+        if _MAGIC.search(part):
+            fixed = "/".join(parts[:i]) or ("/" if pattern.strip().startswith("/") else ".")
+            return fixed, "/".join(p for p in parts[i:] if p not in ("", "."))
+    return pattern.strip(), ""
+
+
+def _valid_pattern(pattern: str) -> bool:
+    if not pattern or _odd_characters(pattern):
+        return False
+    if is_folder_pattern(pattern):
+        return ".." not in _split_pattern(pattern)[1].split("/")
+    return True
+
+
+def folder_matches(resolved: str, pattern: str) -> bool:
+    """Whether the resolved folder ``resolved`` lies under the folder pattern ``pattern`` (resolved the same way) and
+    matches its wildcard part; Hub-id patterns never match a folder, ``*`` matches every one."""
+    pattern = pattern.strip()
+    if pattern == "*":
+        return True
+    if not is_folder_pattern(pattern) or not _valid_pattern(pattern):
+        return False
+    fixed, rest = _split_pattern(pattern)
+    base = _resolved(fixed)
+    if base is None:
+        return False
+    try:
+        below = PurePosixPath(resolved).relative_to(base).as_posix()
+    except ValueError:  # not under the pattern's folder
+        return False
+    if not rest:
+        return below == "."
+    return below != "." and fnmatch.fnmatchcase(below, rest)
+
+
+def _exists_here(name: str) -> bool:
+    try:
+        return os.path.lexists(name)
+    except (OSError, ValueError):
+        return True
 
 
 def is_folder(model_id: str) -> bool:
+    """Whether ``model_id`` names an existing folder (as the loader would read it)."""
     try:
         return Path(model_id).expanduser().is_dir()
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):
         return False
+
+
+# ---------------------------------------------------------------------------------------------------- sizes
+
+
+def format_params(n: int) -> str:
+    """A parameter count for a message: ``22.7M parameters``, ``1.5M``, ``6.7B``; under a million exactly
+    (``100,000 parameters``), never ``0M``."""
+    n = int(n)
+    if n < 1_000_000:
+        return f"{n:,} parameters"
+    if n < 1_000_000_000:
+        return f"{n / 1e6:,.1f}".removesuffix(".0") + "M parameters"
+    return f"{n / 1e9:,.1f}".removesuffix(".0") + "B parameters"
 
 
 def count_parameters(model: Any) -> int:
     """Parameters of a loaded model (its head included)."""
     return int(sum(p.numel() for p in model.parameters()))
-
-
-def folder_parameters(folder: str | Path) -> int | None:
-    """Parameters of the ``*.safetensors`` weights in ``folder``, read from their headers (no weights loaded);
-    None when there are none."""
-    total, found = 0, False
-    for path in Path(folder).glob("*.safetensors"):
-        with path.open("rb") as f:
-            (size,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(size))
-        for name, entry in header.items():
-            if name != "__metadata__":
-                count = 1
-                for dim in entry["shape"]:
-                    count *= int(dim)
-                total += count
-                found = True
-    return total if found else None

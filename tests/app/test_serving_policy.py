@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dynmask_app.serving import ServingPolicy, folder_parameters, load_policy
+from dynmask_app.serving import ServingPolicy, load_policy
 from dynmask_app.state import AppState
+from dynmask_core.models.weights import folder_parameters
 
 ROOT = Path(__file__).resolve().parents[2]
 
