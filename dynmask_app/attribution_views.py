@@ -141,12 +141,13 @@ def _honesty(attr: AttributionResult, result: Any) -> None:
 def _text(attr: AttributionResult, scale: float) -> None:
     diff = attr.masked.positions - attr.baseline.positions
     diff_scale = viz.symmetric_scale(diff)
-    st.markdown(viz.legend_html(scale, "target"), unsafe_allow_html=True)
-    st.markdown(viz.token_html(attr.positions, attr.masked.positions, scale, "With the mask"), unsafe_allow_html=True)
-    st.markdown(viz.token_html(attr.positions, attr.baseline.positions, scale, "Without the mask"),
-                unsafe_allow_html=True)
-    st.markdown(viz.token_html(attr.positions, diff, diff_scale, f"Difference, masked minus unmasked (own scale, "
-                                                                 f"±{diff_scale:.3g})"), unsafe_allow_html=True)
+    # st.html, not markdown: the tokens are escaped HTML, and markdown would still read `*x*`, `$x$` or `:red[x]`
+    # inside them (one path for HTML built from values; it is sanitised again in the browser)
+    st.html(viz.legend_html(scale, "target"))
+    st.html(viz.token_html(attr.positions, attr.masked.positions, scale, "With the mask"))
+    st.html(viz.token_html(attr.positions, attr.baseline.positions, scale, "Without the mask"))
+    st.html(viz.token_html(attr.positions, diff, diff_scale,
+                           f"Difference, masked minus unmasked (own scale, ±{diff_scale:.3g})"))
     st.caption("Hover a token for its value. The first two rows share one colour scale.")
 
 

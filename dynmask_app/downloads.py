@@ -15,8 +15,9 @@ from dynmask_core import export
 
 
 def _button(label: str, data: Callable[[], bytes], file_name: str, mime: str, key: str, help: str = "") -> None:
-    st.download_button(label, data=data, file_name=file_name, mime=mime, key=key, on_click="ignore",
-                       help=help or None, width="stretch")
+    """A download button; ``file_name`` (made of a link's values) is cleaned to a safe name here, for every button."""
+    st.download_button(label, data=data, file_name=export.safe_file_name(file_name), mime=mime, key=key,
+                       on_click="ignore", help=help or None, width="stretch")
 
 
 def numbers(state: AppState, result: Any, layer: int, head: int) -> dict[str, Any]:

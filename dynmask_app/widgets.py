@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from dynmask_app import inputs
+from dynmask_app import inputs, messages
 from dynmask_app.i18n import current, t, translate
 from dynmask_app.state import AppState
 from dynmask_app.token_counter import live_token_count
@@ -77,8 +77,8 @@ def matrix_widget(p: Param, key: str) -> str:
         try:
             st.session_state[key] = encode_matrix(parse_matrix_file(upload.getvalue(), upload.name))
             st.session_state[f"{key}.loaded"] = upload.file_id
-        except ValueError as err:
-            st.error(str(err))
+        except ValueError as err:  # parse_matrix_file refuses every bad file with one line; labels may hold markdown
+            messages.error(str(err))
     value = st.text_input(t("...or its compact form"), key=key, help=t(p.help),
                           placeholder="e.g. 3x3:8e (rows x cols : hex of the 0/1 cells, row by row)")
     if value:
@@ -262,7 +262,7 @@ def _target(spec: Field, key: str, label: str, facts: dict[str, Any] | None) -> 
         takes = "similar:<a sentence> (this model gives an embedding)"
     if facts.get("modality", "text") == "text" and facts.get("task") != "causal_lm" and facts.get("labels"):
         takes += "; or similar:<a sentence>"
-    st.caption(f"Target: {takes}.")
+    st.caption(messages.plain(f"Target: {takes}."))  # class labels come from the model's files
     return (value or "").strip() or str(spec.default)
 
 

@@ -20,9 +20,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
+from dynmask_core.messages import shown
+
 
 class CliError(Exception):
     """A user error: printed as one line, exit status 2."""
+
+
+#: The range of every numeric option (the help text states it, the parser checks it before any work).
+MAX_TOKENS_RANGE = (1, 10_000_000)
+CAPTURE_MB_RANGE = (1.0, 1_048_576.0)  # 1 MB to 1 TB
+STEPS_RANGE = (1, 1_000_000)
+EPOCHS_RANGE = (1, 1000)
+SEED_RANGE = (0, 2**31 - 1)
+POSITION_RANGE = (0, 1_000_000)  # a layer or head index of --keep-full (the model's own size is checked later)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,14 +111,12 @@ def _recipe_run(args: argparse.Namespace, page: str) -> tuple:
     from dynmask_core.recipe import resolve
     from dynmask_core.recipe.cli_args import input_from_args, recipe_from_args
 
-    if args.max_tokens is not None and args.max_tokens < 1:
-        raise CliError(f"--max-tokens must be at least 1, got {args.max_tokens}")
     try:
         recipe = recipe_from_args(args, page=page)
         _, _, source, record = input_from_args(args)
     except ValueError as err:
         raise CliError(str(err)) from None
-    out = _out_folder(args.out)
+    out = _out_folder(args.out)  # checked before the model loads: a folder we cannot write fails in a second
 
     def progress(stage: str, fraction: float) -> None:
         print(f"[{fraction:4.0%}] {stage}", file=sys.stderr)
@@ -134,7 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run(loaded, prepared, plan, capture=capture)
     except ValueError as err:
         raise CliError(str(err)) from None
-    files = export.write_run(out, result, input_record=record)
+    files = _written(lambda: export.write_run(out, result, input_record=record), out)
     print(f"{result.plan.mask().label()} on {loaded.id} ({len(result.tokens)} tokens, seed {result.seed}): "
           f"{result.baseline_output.describe(result.metrics)}")
     _note_truncated(prepared)
@@ -161,8 +170,6 @@ def _capture_of(budget: float | None, keep: list[tuple[int, int]], loaded: Any, 
         budget = DEFAULT_CAPTURE_MB
         print(f"note: {n} tokens: every layer's weights would take {need / 2**30:.1f} GB; keeping summaries and "
               f"pooled maps within {budget:g} MB instead (--capture-budget-mb to choose)", file=sys.stderr)
-    if not budget > 0:
-        raise CliError(f"--capture-budget-mb must be more than 0, got {budget:g}")
     for layer, head in keep:
         if not (0 <= layer < max(loaded.n_layers, 1) and 0 <= head < max(loaded.n_heads, 1)):
             raise CliError(f"--keep-full {layer}:{head} is outside the model: layers 0-{loaded.n_layers - 1}, "
@@ -189,7 +196,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise CliError(str(err)) from None
     extra = {"model": loaded.id, "input": record, "strategy": plan.to_dict(), "seed": int(plan.seed or 0)}
-    files = export.write_attribution(out, result, extra)
+    files = _written(lambda: export.write_attribution(out, result, extra), out)
     delta = "" if result.masked.delta is None else \
         f", convergence delta {result.masked.delta:+.2e} (masked) / {result.baseline.delta:+.2e} (unmasked)"
     print(f"{result.method} of the {result.target.describe()} on {loaded.id}, {plan.mask().label()} vs unmasked "
@@ -200,15 +207,30 @@ def cmd_attribute(args: argparse.Namespace) -> int:
 
 
 def _out_folder(path: str) -> Path:
-    """The ``--out`` folder, created when missing (a CliError when it is a file or cannot be made)."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out must be a folder, but {out} is a file")
+    """The ``--out`` folder, created when missing and proven writable by writing a file into it, before any work
+    (a CliError when it is a file, cannot be made, or cannot be written: a run of minutes must not die at its end)."""
+    import tempfile
+
+    out = Path(path).expanduser()
     try:
+        if out.exists() and not out.is_dir():
+            raise CliError(f"--out must be a folder, but {shown(path)} is a file: name a folder")
         out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
     except OSError as err:
-        raise CliError(f"cannot create --out folder {out}: {err.strerror or err}") from None
+        raise CliError(f"cannot write to the --out folder {shown(path)} ({err.strerror or type(err).__name__}): "
+                       "name a folder you can write to") from None
     return out
+
+
+def _written(write: Any, out: Path) -> Any:
+    """``write()``, with an OSError (a full disk, the folder removed meanwhile) as one line."""
+    try:
+        return write()
+    except OSError as err:
+        raise CliError(f"could not write the results to {shown(str(out))} ({err.strerror or type(err).__name__}): "
+                       "free some space or name another --out folder") from None
 
 
 def _note_truncated(prepared) -> None:
@@ -264,8 +286,6 @@ def cmd_mlm_lab(args: argparse.Namespace) -> int:
     from dynmask_core.lessons import mlm
 
     steps = mlm.LabConfig().steps if args.steps is None else args.steps
-    if not 1 <= steps <= 1_000_000:
-        raise CliError(f"--steps must be from 1 to 1000000, got {steps}")
     if not 0 <= args.seed <= mlm.MAX_SEED:
         raise CliError(f"--seed must be from 0 to {mlm.MAX_SEED}, got {args.seed}")
     out = _out_folder(args.out)
@@ -279,7 +299,7 @@ def cmd_mlm_lab(args: argparse.Namespace) -> int:
         result = mlm.run_lab(config, progress=progress)
     except ValueError as err:
         raise CliError(str(err)) from None
-    path = mlm.save_run(result, out / "metrics.json")
+    path = _written(lambda: mlm.save_run(result, out / "metrics.json"), out)
     for recipe in mlm.RECIPES:
         run = getattr(result, recipe)
         print(f"{recipe:<7}: train loss {run.final['train_loss']:.3f}, held-out loss {run.final['heldout_loss']:.3f}, "
@@ -303,8 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "unmasked; writes attribution.json + NPY files")):
         p = sub.add_parser(name, help=text)
         add_recipe_arguments(p, page=page)
-        p.add_argument("--max-tokens", type=_int("--max-tokens"), help="cut the input to this many tokens "
-                                                                        "(default: model limit)")
+        p.add_argument("--max-tokens", type=_int("--max-tokens", *MAX_TOKENS_RANGE),
+                       help=f"cut the input to this many tokens, {_range(MAX_TOKENS_RANGE)} (default: the model's "
+                            "limit; a larger number reads up to that limit)")
         p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
         p.add_argument("--out", required=True, help="output folder")
         if name == "run":
@@ -312,10 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the weights' dtype: float32 (default) or bfloat16 (half the memory; faster on a GPU "
                                 "with bf16; numbers differ from float32's in the 3rd digit; weights captured in "
                                 "float32)")
-            p.add_argument("--capture-budget-mb", type=_float("--capture-budget-mb"),
+            p.add_argument("--capture-budget-mb", type=_float("--capture-budget-mb", *CAPTURE_MB_RANGE),
                            help="keep per-layer/head summaries and pooled maps within this many MB instead of every "
-                                "weight (default: every weight, unless that passes 1 GB: then 100 MB)")
-            p.add_argument("--keep-full", type=_pair("--keep-full"), action="append", metavar="LAYER:HEAD",
+                                f"weight, {_range(CAPTURE_MB_RANGE)} (default: every weight, unless that passes 1 GB: "
+                                "then 100 MB)")
+            p.add_argument("--keep-full", type=_pair("--keep-full", *POSITION_RANGE), action="append",
+                           metavar="LAYER:HEAD",
                            help="with a capture budget, keep this layer's head in full too (repeatable)")
         p.set_defaults(func=func)
 
@@ -331,16 +354,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", required=True, help="the text to mask (MiniLM WordPiece tokens)")
     p.add_argument("--recipe", choices=("static", "dynamic"), default="dynamic",
                    help="static: one draw reused every epoch (BERT); dynamic: a fresh draw per epoch (RoBERTa)")
-    p.add_argument("--epochs", type=_int("--epochs"), default=4, help="epochs to show, 1 to 1000 (default 4)")
-    p.add_argument("--seed", type=_int("--seed"), default=0, help="0 to 2**31-1 (default 0)")
+    p.add_argument("--epochs", type=_int("--epochs", *EPOCHS_RANGE), default=4,
+                   help=f"epochs to show, {_range(EPOCHS_RANGE)} (default 4)")
+    p.add_argument("--seed", type=_int("--seed", *SEED_RANGE), default=0, help=f"{_range(SEED_RANGE)} (default 0)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_mlm_mask)
 
     p = sub.add_parser("mlm-lab", help="train a tiny BERT with static and with dynamic masking; writes metrics.json")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--steps", type=_int("--steps"), default=None,
-                   help="optimizer steps per recipe (default: the lab's default)")
-    p.add_argument("--seed", type=_int("--seed"), default=0, help="0 to 2**31-1 (default 0)")
+    p.add_argument("--steps", type=_int("--steps", *STEPS_RANGE), default=None,
+                   help=f"optimizer steps per recipe, {_range(STEPS_RANGE)} (default: the lab's default)")
+    p.add_argument("--seed", type=_int("--seed", *SEED_RANGE), default=0, help=f"{_range(SEED_RANGE)} (default 0)")
     p.set_defaults(func=cmd_mlm_lab)
 
     p = sub.add_parser("prepare", help="load the bundled models once (converts SmolLM2's GGUF to a cache)")
@@ -349,35 +373,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _int(flag: str):
+def _range(bounds: tuple[float, float]) -> str:
+    """``"1 to 1,000,000"``: a numeric option's range as its help and its errors state it."""
+    def number(x: float) -> str:
+        return f"{int(x):,}" if float(x).is_integer() else f"{x:,g}"
+
+    return f"{number(bounds[0])} to {number(bounds[1])}"
+
+
+def _int(flag: str, low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high``, else one line that states the range."""
     def convert(text: str) -> int:
         try:
-            return int(text)
+            value = int(text) if text.isascii() else int("x")  # int() would read "٣" as 3: digits as typed only
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes a whole number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number from {_range((low, high))}, "
+                                             f"got {shown(text)}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{flag} must be from {_range((low, high))}, got {shown(text)}")
+        return value
 
     return convert
 
 
-def _pair(flag: str):
+def _pair(flag: str, low: int, high: int):
     def convert(text: str) -> tuple[int, int]:
         try:
             layer, head = (int(part) for part in text.split(":"))
         except ValueError:  # not two parts, or not whole numbers
-            raise argparse.ArgumentTypeError(f"{flag} takes LAYER:HEAD, two whole numbers, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"{flag} takes LAYER:HEAD, two whole numbers, got {shown(text)}") \
+                from None
+        if not (low <= layer <= high and low <= head <= high):
+            raise argparse.ArgumentTypeError(f"{flag} takes LAYER:HEAD, each from {_range((low, high))}, "
+                                             f"got {shown(text)}")
         return layer, head
 
     return convert
 
 
-def _float(flag: str):
+def _float(flag: str, low: float, high: float):
+    """An argparse type: a finite number from ``low`` to ``high``, else one line that states the range."""
     def convert(text: str) -> float:
         try:
-            value = float(text)
+            value = float(text) if text.isascii() else float("nan")
         except ValueError:
             value = float("nan")
-        if value != value or value in (float("inf"), float("-inf")):
-            raise argparse.ArgumentTypeError(f"{flag} takes a number, got {text!r}")
+        if not low <= value <= high:  # NaN and the infinities fail here too
+            raise argparse.ArgumentTypeError(f"{flag} takes a number from {_range((low, high))}, got {shown(text)}")
         return value
 
     return convert

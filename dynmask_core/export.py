@@ -10,12 +10,36 @@ import html
 import io
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from dynmask_core._arrays import as_array
+
+#: Characters a download's file name keeps; anything else (slashes, colons, quotes, spaces, controls) becomes "_".
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_FILE_NAME = 120
+
+
+def safe_file_name(name: str, limit: int = MAX_FILE_NAME) -> str:
+    """A download's file name built from values a link carries (a model id, a strategy): only letters, digits,
+    ``.``, ``_`` and ``-``, no ``..``, no leading dot, at most ``limit`` characters with the extension kept.
+
+    >>> safe_file_name("dynmask-../../etc/passwd<b>-s0.json")
+    'dynmask-._._etc_passwd_b_-s0.json'
+    >>> safe_file_name(".hidden:evil")
+    'hidden_evil'
+    >>> len(safe_file_name("x" * 500 + ".html")), safe_file_name("x" * 500 + ".html")[-5:]
+    (120, '.html')
+    """
+    cleaned = re.sub(r"\.{2,}", ".", _NAME_UNSAFE.sub("_", str(name))).lstrip("._-") or "dynmask"
+    if len(cleaned) <= limit:
+        return cleaned
+    stem, dot, ext = cleaned.rpartition(".")
+    ext = dot + ext if dot and len(ext) <= 8 else ""
+    return (stem if ext else cleaned)[: limit - len(ext)] + ext
 
 
 def npy_bytes(array: Any) -> bytes:

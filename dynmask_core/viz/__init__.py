@@ -7,6 +7,8 @@ from dynmask_core.viz._common import (
     MAX_SIDE,
     MODEL_VIEW_SIDE,
     PNG_CONFIG,
+    inert,
+    inert_template,
     pool2d,
     pool_factor,
     pooled_axis,
@@ -21,7 +23,8 @@ from dynmask_core.viz.summaries import STAT_TEXT, head_stats_figure
 
 __all__ = [
     "MAX_SIDE", "MODEL_VIEW_SIDE", "PNG_CONFIG", "STAT_TEXT", "attention_figure", "class_bars_html", "diff_figure",
-    "head_stats_figure", "layer_chart", "mask_figure", "model_view_cell", "model_view_figure", "model_view_note",
+    "head_stats_figure", "inert", "inert_template",
+    "layer_chart", "mask_figure", "model_view_cell", "model_view_figure", "model_view_note",
     "next_token_bars_html", "next_token_figure", "pool2d", "pool_factor", "pooled_axis", "pooling_note",
     "sentiment_figure", "token_axis",
 ]

@@ -1,10 +1,17 @@
-"""Shared helpers of the figure builders: unique token labels, average pooling, array conversion.
+"""Shared helpers of the figure builders: inert text, unique token labels, average pooling, array conversion.
 
 Everything here is NumPy only: the builders take tensors or arrays and never import torch or Streamlit.
+
+Plotly draws a subset of HTML in every text it renders (titles, axis and tick labels, legends, hover labels,
+colour bar titles): ``<a href>`` becomes a live link, ``<b>`` bold, ``<br>`` a new line. A token, a label, a model id
+or a target read from a link or a file reaches those texts, so each builder passes every text it did not write itself
+through :func:`inert` (and :func:`inert_template` where the text sits inside a ``hovertemplate``): one path, at the
+builder's door. Plotly turns the entities back into the characters, so the text reads exactly as given.
 """
 
 from __future__ import annotations
 
+import html
 import math
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -25,9 +32,29 @@ PNG_CONFIG: dict[str, Any] = {
 }
 
 
+def inert(text: Any) -> str:
+    """``text`` for a plotly title, label, legend or tick: its markup characters as entities, so it shows literally.
+
+    >>> inert('<a href="https://evil.example/">log in</a> & more')
+    '&lt;a href="https://evil.example/"&gt;log in&lt;/a&gt; &amp; more'
+    """
+    return html.escape(str(text), quote=False)  # plotly knows &lt; &gt; &amp; (not &quot;): quotes stay as they are
+
+
+def inert_template(text: Any) -> str:
+    """``text`` for the inside of a plotly ``hovertemplate``: :func:`inert`, and ``%`` as an entity so that a value
+    holding ``%{x}`` is not filled in by plotly.
+
+    >>> inert_template("<b>%{x}</b>")
+    '&lt;b&gt;&#37;{x}&lt;/b&gt;'
+    """
+    return inert(text).replace("%", "&#37;")
+
+
 def token_axis(tokens: Sequence[str]) -> list[str]:
-    """Unique axis labels: the position prefixed, ``["0:[CLS]", "1:the", ...]`` (plotly merges equal categories)."""
-    return [f"{i}:{t}" for i, t in enumerate(tokens)]
+    """Unique axis labels: the position prefixed, ``["0:[CLS]", "1:the", ...]`` (plotly merges equal categories);
+    each token made :func:`inert`."""
+    return [f"{i}:{inert(t)}" for i, t in enumerate(tokens)]
 
 
 def pool_factor(n: int, max_side: int) -> int:

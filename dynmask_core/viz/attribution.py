@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from dynmask_core.viz._common import as_array
+from dynmask_core.viz._common import as_array, inert, inert_template, token_axis
 from dynmask_core.viz.image import _base, _display, _grid_lines
 
 DIVERGING = [[0.0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#67a9cf"], [1.0, "#2166ac"]]
@@ -72,14 +72,14 @@ def pixel_overlay_figure(image: Any, values: Any, title: str, scale: float, opac
     v = as_array(values, np.float64)
     h, w = img.shape[:2]
     rows, cols = v.shape
-    fig = _base(img, title)
+    fig = _base(img, title)  # _base makes the title inert
     if grid is not None:
         _grid_lines(fig, h, w, grid)
     fig.add_trace(go.Heatmap(
         z=np.round(v, 6), x=[(c + 0.5) * w / cols - 0.5 for c in range(cols)],
         y=[(r + 0.5) * h / rows - 0.5 for r in range(rows)], zmin=-scale, zmax=scale, colorscale=OVERLAY_DIVERGING,
-        opacity=float(opacity), zsmooth=False, colorbar={"title": {"text": label}, "thickness": 14},
-        hovertemplate="row %{y:.0f}, column %{x:.0f}<br>" + label + " %{z:.4f}<extra></extra>",
+        opacity=float(opacity), zsmooth=False, colorbar={"title": {"text": inert(label)}, "thickness": 14},
+        hovertemplate="row %{y:.0f}, column %{x:.0f}<br>" + inert_template(label) + " %{z:.4f}<extra></extra>",
     ))
     return fig
 
@@ -88,15 +88,15 @@ def positions_figure(labels: Sequence[str], series: dict[str, Any], title: str,
                      label: str = "attribution") -> go.Figure:
     """Grouped bars: one score per position for each series (masked, unmasked)."""
     colors = {"masked": "#1f4e99", "unmasked": "#e07b00", "difference": "#6a3d9a"}
-    x = [f"{i}:{t}" for i, t in enumerate(labels)]
+    x = token_axis(labels)
     fig = go.Figure()
     for name, values in series.items():
-        fig.add_trace(go.Bar(x=x, y=np.round(as_array(values, np.float64).reshape(-1), 6), name=name,
+        fig.add_trace(go.Bar(x=x, y=np.round(as_array(values, np.float64).reshape(-1), 6), name=inert(name),
                              marker_color=colors.get(name),
-                             hovertemplate="%{x}: %{y:.4f}<extra>" + name + "</extra>"))
-    fig.update_layout(barmode="group", title={"text": title, "x": 0.0}, height=360,
+                             hovertemplate="%{x}: %{y:.4f}<extra>" + inert_template(name) + "</extra>"))
+    fig.update_layout(barmode="group", title={"text": inert(title), "x": 0.0}, height=360,
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, font={"size": 14},
-                      legend={"orientation": "h", "y": -0.3}, yaxis_title=label)
+                      legend={"orientation": "h", "y": -0.3}, yaxis_title=inert(label))
     fig.update_xaxes(tickangle=-45, type="category")
     return fig
 
@@ -115,7 +115,7 @@ def head_importance_figure(importance: Any, title: str, zmax: float | None = Non
         if layer < layers and head < heads:
             fig.add_shape(type="rect", x0=head - 0.5, x1=head + 0.5, y0=layer - 0.5, y1=layer + 0.5,
                           line={"color": "#ff2d55", "width": 2})
-    fig.update_layout(title={"text": title, "x": 0.0}, height=max(260, 26 * layers + 110),
+    fig.update_layout(title={"text": inert(title), "x": 0.0}, height=max(260, 26 * layers + 110),
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, font={"size": 14})
     fig.update_yaxes(autorange="reversed")
     return fig

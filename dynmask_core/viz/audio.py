@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dynmask_core.viz._common import as_array
+from dynmask_core.viz._common import as_array, inert, inert_template
 
 SPECTROGRAM_SCALE = "Greys"
 LINE_COLORS = {"masked": "#1f4e99", "baseline": "#e07b00", "unmasked": "#e07b00", "difference": "#6a3d9a"}
@@ -55,23 +55,23 @@ def time_figure(wave: Any, rate: int, curves: Mapping[str, Any], seconds_per_ste
     for name, values in curves.items():
         v = as_array(values, np.float64).reshape(-1)
         centres = (np.arange(v.size) + 0.5) * seconds_per_step
-        fig.add_trace(go.Scatter(x=np.round(centres, 4), y=np.round(v, 5), name=name, mode="lines+markers",
+        fig.add_trace(go.Scatter(x=np.round(centres, 4), y=np.round(v, 5), name=inert(name), mode="lines+markers",
                                  line={"color": LINE_COLORS.get(name), "width": 3, "shape": "hvh"},
-                                 hovertemplate="%{x:.2f} s: %{y:.4f}<extra>" + name + "</extra>"),
+                                 hovertemplate="%{x:.2f} s: %{y:.4f}<extra>" + inert_template(name) + "</extra>"),
                       secondary_y=True)
     if shade is not None:
         for t, on in enumerate(as_array(shade).reshape(-1)):
             if not on:
                 fig.add_vrect(x0=t * seconds_per_step, x1=(t + 1) * seconds_per_step, fillcolor="black",
                               opacity=0.35, line_width=0)
-    fig.update_layout(title={"text": title, "x": 0.0}, height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    fig.update_layout(title={"text": inert(title), "x": 0.0}, height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       font={"size": 14}, legend={"orientation": "h", "y": -0.2})
     fig.update_xaxes(title_text="time (s)", range=[0, max(float(times[-1]) if times.size else 0.0,
                                                           seconds_per_step * max(len(as_array(c).reshape(-1))
                                                                                  for c in curves.values()))])
     fig.update_yaxes(title_text="frequency (Hz)", secondary_y=False)
-    fig.update_yaxes(title_text=label, secondary_y=True, rangemode="normal" if signed else "tozero", showgrid=False,
-                     zeroline=signed, zerolinecolor="#888", zerolinewidth=1)
+    fig.update_yaxes(title_text=inert(label), secondary_y=True, rangemode="normal" if signed else "tozero",
+                     showgrid=False, zeroline=signed, zerolinecolor="#888", zerolinewidth=1)
     return fig
 
 
@@ -84,7 +84,7 @@ def waveform_figure(wave: Any, rate: int, title: str = "The recording", max_poin
     t = (np.arange(low.size) * step) / rate
     fig = go.Figure([go.Scatter(x=np.round(np.repeat(t, 2), 4), y=np.round(np.ravel(np.column_stack([low, high])), 4),
                                 mode="lines", line={"color": "#1f4e99", "width": 1}, hoverinfo="skip")])
-    fig.update_layout(title={"text": title, "x": 0.0}, height=200, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    fig.update_layout(title={"text": inert(title), "x": 0.0}, height=200, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       font={"size": 14}, showlegend=False)
     fig.update_xaxes(title_text="time (s)")
     fig.update_yaxes(title_text="amplitude", range=[-1.05, 1.05])

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from dynmask_core.viz._common import (
     MAX_SIDE,
     as_array,
+    inert,
     pool2d,
     pool_factor,
     pooled_axis,
@@ -61,7 +62,7 @@ def _figure(trace: go.Heatmap, title: str, n: int, height: int | None) -> go.Fig
     margin = roomy_margins(left=widest(trace.y or (), size) + 6 + axis_title, bottom=keys_depth + 6 + axis_title,
                            right=_colorbar_width(trace.colorbar.to_plotly_json()))
     return go.Figure(trace, layout={
-        "title": {"text": title, "x": 0.0, "xanchor": "left"}, "height": side,
+        "title": {"text": inert(title), "x": 0.0, "xanchor": "left"}, "height": side,
         "margin": margin, "font": _FONT, "plot_bgcolor": "white",
         "xaxis": {"title": {"text": "key (attended to)"}, "tickangle": _TICK_ANGLE, "side": "bottom", **axis},
         "yaxis": {"title": {"text": "query (attending)"}, "autorange": "reversed", **axis}})

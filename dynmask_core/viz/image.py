@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from dynmask_core.viz._common import as_array
+from dynmask_core.viz._common import as_array, inert, inert_template
 
 OVERLAY_SCALE = "Inferno"
 MASK_SCALE = [[0.0, "rgba(20,20,20,0.85)"], [1.0, "rgba(31,78,153,0.15)"]]  # blocked dark, allowed clear
@@ -44,7 +44,7 @@ def _image_uri(img: np.ndarray) -> str:
 def _base(img: np.ndarray, title: str) -> go.Figure:
     h, w = img.shape[:2]
     fig = go.Figure(go.Image(source=_image_uri(img), hoverinfo="skip"))
-    fig.update_layout(title={"text": title, "x": 0.0}, height=int(h * 1.0) + 70, width=None,
+    fig.update_layout(title={"text": inert(title), "x": 0.0}, height=int(h * 1.0) + 70, width=None,
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, font={"size": 14})
     fig.update_xaxes(visible=False, range=[-0.5, w - 0.5])
     fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x")
@@ -108,7 +108,9 @@ def patch_overlay_figure(image: Any, values: Any, title: str, opacity: float = 0
     fig.add_trace(go.Heatmap(
         z=np.round(v, 5), x=[(c + 0.5) * w / cols - 0.5 for c in range(cols)],
         y=[(r + 0.5) * h / rows - 0.5 for r in range(rows)], zmin=0.0, zmax=top or 1.0, colorscale=colorscale,
-        opacity=float(opacity), zsmooth=False, customdata=where, colorbar={"title": {"text": label}, "thickness": 14},
-        hovertemplate="patch row %{customdata[0]}, column %{customdata[1]}<br>" + label + " %{z:.4f}<extra></extra>",
+        opacity=float(opacity), zsmooth=False, customdata=where,
+        colorbar={"title": {"text": inert(label)}, "thickness": 14},
+        hovertemplate="patch row %{customdata[0]}, column %{customdata[1]}<br>" + inert_template(label)
+        + " %{z:.4f}<extra></extra>",
     ))
     return fig

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from dynmask_core.viz._common import as_array
+from dynmask_core.viz._common import as_array, inert, inert_template
 
 NEG_INF_TEXT = "−∞"
 
@@ -32,14 +32,14 @@ def numbers_figure(matrix: Any, rows: Sequence[str], cols: Sequence[str], title:
     text = np.where(finite, np.vectorize(lambda x: f"{x:.{decimals}f}")(np.where(finite, m, 0.0)), NEG_INF_TEXT)
     top = float(np.nanmax(np.abs(shown))) if finite.any() else 1.0
     zmin, zmax = (-top, top) if symmetric else (float(np.nanmin(shown)) if finite.any() else 0.0, top)
-    cols_shown = [str(c) for c in cols]
-    rows_shown = [str(r) for r in rows]
+    cols_shown = [inert(c) for c in cols]
+    rows_shown = [inert(r) for r in rows]
     fig = go.Figure(go.Heatmap(
         z=np.round(shown, 6).tolist(), x=cols_shown, y=rows_shown, text=text, texttemplate="%{text}",
         textfont={"size": 12 if m.shape[1] <= 12 else 9}, colorscale=colorscale, zmin=zmin, zmax=zmax or 1.0,
         reversescale=colorscale == "RdBu", showscale=False, xgap=1, ygap=1,
         hovertemplate="%{y} · %{x}: %{text}<extra></extra>"))
-    fig.update_layout(title={"text": title, "x": 0.0}, height=height or max(180, 34 * m.shape[0] + 90),
+    fig.update_layout(title={"text": inert(title), "x": 0.0}, height=height or max(180, 34 * m.shape[0] + 90),
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, font={"size": 14})
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", side="top")
@@ -52,10 +52,11 @@ def pitfall_figure(keys: Sequence[str], rows: Mapping[str, Any], title: str) -> 
     fig = go.Figure()
     for name, values in rows.items():
         v = as_array(values, np.float64).reshape(-1)
-        fig.add_trace(go.Bar(x=[str(k) for k in keys], y=np.round(v, 4), name=name, marker_color=colors.get(name),
+        fig.add_trace(go.Bar(x=[inert(k) for k in keys], y=np.round(v, 4), name=inert(name),
+                             marker_color=colors.get(name),
                              text=[f"{x:.3f}" for x in v], textposition="outside",
-                             hovertemplate="%{x}: %{y:.4f}<extra>" + name + "</extra>"))
-    fig.update_layout(barmode="group", title={"text": title, "x": 0.0}, height=380, yaxis_range=[0, 1.1],
+                             hovertemplate="%{x}: %{y:.4f}<extra>" + inert_template(name) + "</extra>"))
+    fig.update_layout(barmode="group", title={"text": inert(title), "x": 0.0}, height=380, yaxis_range=[0, 1.1],
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, font={"size": 14},
                       legend={"orientation": "h", "y": -0.2}, yaxis_title="weight")
     fig.update_xaxes(type="category")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from dynmask_core.viz._common import MODEL_VIEW_SIDE, as_array, pool2d, pool_factor, rounded
+from dynmask_core.viz._common import MODEL_VIEW_SIDE, as_array, inert, pool2d, pool_factor, rounded
 
 #: Upper bound on the number of cells of the whole grid (~0.6 MB of JSON as float32).
 MAX_GRID_CELLS = 160_000
@@ -82,6 +82,6 @@ def model_view_figure(attention: Any, title: str = "Model view: all layers x hea
                       line={"color": "#d62728", "width": 2})
     width_ratio = grid.shape[1] / max(1, grid.shape[0])
     height = int(min(1400, max(320, 60 + 900 / max(width_ratio, 0.6))))
-    fig.update_layout(title={"text": title, "x": 0.0}, height=height, margin={"l": 10, "r": 10, "t": 70, "b": 10},
-                      plot_bgcolor="white", font={"size": 13})
+    fig.update_layout(title={"text": inert(title), "x": 0.0}, height=height,
+                      margin={"l": 10, "r": 10, "t": 70, "b": 10}, plot_bgcolor="white", font={"size": 13})
     return fig

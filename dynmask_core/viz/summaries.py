@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dynmask_core.viz._common import as_array
+from dynmask_core.viz._common import as_array, inert
 
 #: Summary name -> (what it is, colour bar title, hover format).
 STAT_TEXT = {
@@ -45,7 +45,7 @@ def head_stats_figure(masked: Any, baseline: Any, stat: str, highlight: tuple[in
         if highlight is not None and highlight[0] < layers and highlight[1] < heads:
             fig.add_shape(type="rect", x0=highlight[1] - 0.5, x1=highlight[1] + 0.5, y0=highlight[0] - 0.5,
                           y1=highlight[0] + 0.5, line={"color": "#ff2d55", "width": 2}, row=1, col=col)
-    fig.update_layout(title={"text": title, "x": 0.0}, height=max(300, 18 * layers + 130),
+    fig.update_layout(title={"text": inert(title), "x": 0.0}, height=max(300, 18 * layers + 130),
                       margin={"l": 10, "r": 10, "t": 80, "b": 10}, font={"size": 14})
     fig.update_yaxes(autorange="reversed")
     return fig

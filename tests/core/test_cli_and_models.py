@@ -143,7 +143,7 @@ def test_smollm2_bundled_causal_lm_with_gqa(smollm2):
     (["--strategy", "topk", "--param", "k=1e400"], "k must be an integer between 1 and 4096"),
     (["--device", "foo"], "device must be cpu or cuda"),
     (["--layers", "0-30000000"], "--layers ranges go from low to high, at most 4095"),
-    (["--max-tokens", "0"], "--max-tokens must be at least 1"),
+    (["--max-tokens", "0"], "--max-tokens must be from 1 to 10,000,000"),
     (["--model", "a" * 300], "is neither a bundled model"),
     (["--model", "~nosuchuser/x"], "is neither a bundled model"),
 ])

@@ -72,3 +72,14 @@ def test_pruning_heads_is_one_click(app_url, page):
     sidebar = page.get_by_test_id("stSidebar")
     assert "Whole heads are switched off" in sidebar.inner_text()  # the strategy's summary under its picker
     assert sidebar.get_by_label("off", exact=True).input_value() == q["p.off"]
+
+
+def test_a_link_value_in_a_chart_title_stays_text(app_url, page):
+    # a target from a link reaches the info box and the title of "Scores per position": both show it as written
+    hostile = 'similar:<a href="https://evil.example/">Session expired: log in</a>'
+    open_app(page, attribution_url(app_url, attr_method="saliency", attr_target=hostile))
+    no_exception(page)
+    wait_charts(page, 2)
+    assert page.locator('a[href*="evil.example"]').count() == 0, "no live link anywhere on the page"
+    titles = " ".join(page.locator(".gtitle").all_text_contents())
+    assert '<a href="https://evil.example/">Session expired: log in</a>' in titles  # the text, literally
