@@ -63,6 +63,8 @@ def test_cli_runs_a_sample_and_a_file_and_records_input_and_geometry(tmp_path) -
     record = json.loads((tmp_path / "snd" / "run.json").read_text())
     assert record["input"] == {"kind": "audio", "file": str(wav)} and record["model"] == "keywords_audio"
     assert record["geometry"]["frames"] == 12 and record["geometry"]["seconds_per_frame"] == pytest.approx(0.1)
+    prefix = record["geometry"]["prefix"]  # a reader finds the first patch without guessing from "cls"
+    assert record["tokens"][:prefix] == ["CLS", "DIST"] and not record["tokens"][prefix].startswith(("CLS", "DIST"))
     bad = tmp_path / "notes.wav"
     bad.write_text("not a recording")
     out = _cli("run", "--audio", str(bad), "--out", str(tmp_path / "bad"))

@@ -77,6 +77,8 @@ def test_audio_input_carries_seconds_per_frame(tiny_w2v2_folder) -> None:
     assert prepared.geometry.seconds_per_frame == pytest.approx(0.5 / frames)
     result = run(loaded, prepared, MaskPlan.of("causal"))
     assert result.kind == "audio" and result.masks.shape[-1] == frames
+    assert result.geometry_dict() == {"frames": frames, "seconds_per_frame": pytest.approx(0.5 / frames),
+                                      "prefix": 0}  # a frame model: the first position is the first frame
     resampled = encode(loaded, AudioSource(np.sin(np.arange(4000) / 3).astype(np.float32), 8000))  # to 16 kHz
     assert len(resampled.labels) == (((8000 - 10) // 5 + 1) - 8) // 4 + 1
     with pytest.raises(ValueError, match="non-empty mono waveform"):
@@ -116,7 +118,7 @@ def test_spectrogram_patches_of_an_ast(tmp_path) -> None:
     result = run(loaded, prepared, MaskPlan.of("sliding_window", {"radius": 2}))
     assert result.masks.shape == (2, 4, 10, 10)
     assert result.geometry_dict() == {"frames": 4, "seconds_per_frame": pytest.approx(0.16), "grid": [2, 4],
-                                      "cls": True}
+                                      "cls": True, "prefix": 2}  # CLS and DIST: "cls" alone could not say 2
 
 
 @pytest.mark.parametrize(("config", "model", "prefix"), [
