@@ -108,18 +108,24 @@ def _honesty(attr: AttributionResult, result: Any) -> None:
     cols[1].metric("Target, unmasked model", f"{b.score:.4f}")
     if attr.method == "ig":
         cols[2].metric("Integration steps", str(attr.steps))
-        rel = [abs(s.delta) / max(abs(s.score - s.reference_score), 1e-12) for s in (m, b)]
-        cols[3].metric("Convergence delta (masked)", f"{m.delta:+.1e}", f"{rel[0]:.1%} of the change",
-                       delta_color="off")
+        rel = [s.relative_delta() for s in (m, b)]
+        share = t("almost no change to explain") if rel[0] is None else t("{share} of the change",
+                                                                            share=f"{rel[0]:.1%}")
+        cols[3].metric("Convergence delta (masked)", f"{m.delta:+.1e}", share, delta_color="off")
         st.caption(
             f"Completeness: integrated gradients share out the change of the target from the neutral input "
             f"(padding / mean colour / silence) to this one. Masked: the parts add up to {m.positions.sum():+.4f} "
             f"for a change of {m.score - m.reference_score:+.4f} (delta {m.delta:+.1e}); unmasked: "
             f"{b.positions.sum():+.4f} for {b.score - b.reference_score:+.4f} (delta {b.delta:+.1e}). "
             f"{attr.steps} steps, Gauss-Legendre.")
-        if max(rel) > DELTA_WARN:
-            st.warning(f"The parts miss the change by {max(rel):.0%}: raise the integration steps for a faithful "
-                       "split.")
+        measured = [r for r in rel if r is not None]
+        if len(measured) < len(rel):
+            st.info(t("The target barely changes from the neutral input to this one ({changes}): there is almost "
+                      "nothing to share out, so the scores are near zero and their share of the change says nothing.",
+                      changes=", ".join(f"{s.change:+.1e}" for s in (m, b) if s.relative_delta() is None)))
+        if measured and max(measured) > DELTA_WARN:
+            st.warning(t("The parts miss the change by {share}: raise the integration steps for a faithful split.",
+                         share=f"{max(measured):.0%}"))
     elif attr.method == "attention_attribution":
         worst = max(abs(d) for d in [*m.layer_deltas, *b.layer_deltas])
         cols[2].metric("Integration steps", str(attr.steps))

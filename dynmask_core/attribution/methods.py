@@ -65,6 +65,10 @@ CELL_BUDGET = 8192  # positions x batch items per forward pass (bounds memory on
 ProgressFn = Callable[[float, str], None]
 
 
+#: A change of the target (a probability, a cosine) below this is "almost nothing to explain".
+NEAR_ZERO_CHANGE = 1e-3
+
+
 class Cancelled(Exception):
     """Raised by a progress callback to stop an attribution (the partial work is dropped)."""
 
@@ -90,6 +94,20 @@ class Side:
     delta: float | None = None
     layer_deltas: list[float] | None = None
     heads: np.ndarray | None = None
+
+    @property
+    def change(self) -> float | None:
+        """The change of the target from the baseline input to this one (what IG shares out), or None."""
+        return None if self.reference_score is None else self.score - self.reference_score
+
+    def relative_delta(self) -> float | None:
+        """The convergence delta as a share of the change; None when there is no delta, or when the change is below
+        :data:`NEAR_ZERO_CHANGE` (a delta of 1e-4 on a change of 6e-8 read as "167201.3% of the change": with almost
+        nothing to share out, a share says nothing)."""
+        change = self.change
+        if self.delta is None or change is None or abs(change) < NEAR_ZERO_CHANGE:
+            return None
+        return abs(self.delta) / abs(change)
 
 
 @dataclass

@@ -251,3 +251,15 @@ def test_cli_attribute_writes_the_documented_files(tmp_path, capsys) -> None:
     assert main(["attribute", "--text", "hi", "--method", "lrp", "--out", str(tmp_path / "x")]) == 2
     assert main(["attribute", "--text", "hi", "--target", "neutral", "--out", str(tmp_path / "x")]) == 2
     assert "not a class of minilm" in capsys.readouterr().err
+
+
+def test_a_near_zero_change_has_no_share_to_report() -> None:
+    from dynmask_core.attribution.methods import NEAR_ZERO_CHANGE, Side
+
+    tiny = Side(np.zeros(3), score=0.5, reference_score=0.5 - 6e-8, delta=1e-4)  # read "167201.3% of the change"
+    assert tiny.relative_delta() is None and tiny.change == pytest.approx(6e-8)
+    real = Side(np.zeros(3), score=0.9, reference_score=0.2, delta=0.007)
+    assert real.relative_delta() == pytest.approx(0.01)
+    edge = Side(np.zeros(3), score=NEAR_ZERO_CHANGE, reference_score=0.0, delta=0.0)
+    assert edge.relative_delta() == 0.0  # at the threshold the share is reported
+    assert Side(np.zeros(3), score=0.3).relative_delta() is None  # no IG: no delta

@@ -1,0 +1,38 @@
+"""The honesty numbers of the Attribution page when the change to explain is near zero: no absurd share, one note."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+
+def _page(change: float) -> None:
+    import numpy as np
+
+    from dynmask_app.attribution_views import _honesty
+    from dynmask_core.attribution.methods import AttributionResult, Side
+
+    side = Side(np.zeros(3), score=0.5, reference_score=0.5 - change, delta=1e-4)
+    attr = AttributionResult.__new__(AttributionResult)
+    attr.__dict__.update(masked=side, baseline=side, method="ig", steps=64, hidden=())
+    _honesty(attr, None)
+
+
+def _run(change: float) -> AppTest:
+    at = AppTest.from_function(_page, kwargs={"change": change}, default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_a_near_zero_change_says_there_is_almost_nothing_to_explain() -> None:
+    at = _run(6e-8)
+    deltas = [m.proto.delta for m in at.metric]
+    assert "almost no change to explain" in deltas and not any("%" in d for d in deltas)
+    assert not at.warning  # no "raise the integration steps" for a share that means nothing
+    assert any("almost nothing to share out" in i.value for i in at.info)
+
+
+def test_a_real_change_keeps_its_share_and_warning() -> None:
+    at = _run(1e-3 * 1.5)  # delta 1e-4 of a change of 1.5e-3: 6.7 %, above the 5 % warning
+    assert "6.7% of the change" in [m.proto.delta for m in at.metric]
+    assert any("raise the integration steps" in w.value for w in at.warning)
