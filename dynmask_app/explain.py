@@ -13,9 +13,11 @@ from dynmask_core.masks import MODES, get_strategy
 
 def strategy_card(state: AppState, side: str = "main") -> None:
     """Summary, kind, reference and note of each strategy in the recipe, and the apply mode."""
+    masks_attention = False
     with st.container(border=True):
         for i, spec in enumerate(state.terms(side)):
             entry = get_strategy(spec.strategy)
+            masks_attention = masks_attention or (entry.hide is None and entry.id != "none")
             prefix = "" if i == 0 else f"{spec.op.upper()} "
             st.markdown(f"**{prefix}{entry.title}** `{entry.label(spec.params)}` "
                         f"· *{entry.kind}*{' · uses the seed' if entry.uses_seed else ''}")
@@ -23,6 +25,8 @@ def strategy_card(state: AppState, side: str = "main") -> None:
             st.caption(f"Reference: {entry.reference}")
             if entry.note:
                 st.caption(f"Note: {entry.note}")
+        if not masks_attention:  # input-hiding strategies (and none) leave the scores alone: no mode to speak of
+            return
         st.caption(f"Apply mode **{state.mode}**: {MODES[state.mode]}"
                    + (f" beta = {state.beta:g}." if state.mode == "bias" else "")
                    + (f" Renormalise: {'on' if state.renormalize else 'off'}." if state.mode == "gate" else ""))
@@ -31,7 +35,7 @@ def strategy_card(state: AppState, side: str = "main") -> None:
 def _kl_words(kl: float) -> str:
     return ("KL divergence measures how far the masked prediction moved from the baseline, in nats: "
             "0 means identical, below 0.05 small, above 0.5 large. "
-            f"Here it is {kl:.4g}.")
+            f"Here it is {kl:.4f}.")  # the digits of the KL card
 
 
 def output_metrics(result: Any) -> None:

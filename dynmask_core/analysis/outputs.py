@@ -95,7 +95,7 @@ class TaskOutput(ABC):
                          "The top prediction stayed the same")
         kl = metrics.get(self.kl_key) if self.kl_key else None
         if kl is not None:
-            parts.append(f"KL = {kl:.4g} nats ({kl_words(kl)})")
+            parts.append(f"KL = {kl:.4f} nats ({kl_words(kl)})")  # the digits of the KL card
         if "cosine" in metrics:
             parts.append(f"sentence embeddings have cosine similarity {metrics['cosine']:.4f}")
         return "; ".join(parts) + "." if parts else ""
@@ -162,7 +162,8 @@ class Classification(TaskOutput):
     def cards(self, masked: TaskOutput, metrics: dict[str, Any]) -> list[Card]:
         assert isinstance(masked, Classification)
         top = masked.top1
-        delta = f"{metrics['prob_delta'][top]:+.1%} vs baseline"
+        # a difference of two probabilities is in percentage points: "+96.9%" read as "grew by 96.9 per cent"
+        delta = f"{metrics['prob_delta'][top] * 100:+.1f} percentage points vs baseline"
         out = [Card(f"With the mask: {top}", f"{masked.prob(top):.1%}", delta),
                Card(f"Baseline: {self.top1}", f"{self.prob(self.top1):.1%}"),
                Card("KL(baseline ‖ masked)", f"{metrics['kl']:.4f}")]
