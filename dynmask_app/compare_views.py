@@ -96,7 +96,7 @@ def side_by_side(state: AppState, a: Any, b: Any) -> None:
                                lambda: viz.diff_figure(b.attention[layer, head] - a.attention[layer, head], a.tokens,
                                                        title, max_side=COMPARE_MAX_SIDE))
     show_figure(diff, "dynmask-compare-diff", key="diff_ab")
-    st.caption("Red: B gives this key more weight than A; blue: less.")
+    st.caption("Blue: B gives this key more weight than A; red: less.")
     note = viz.pooling_note(q, viz.pool_factor(q, COMPARE_MAX_SIDE), "matrices")
     if note:
         st.caption(note)

@@ -193,7 +193,7 @@ def single_head_views(state: AppState, result: Any, n_patterns: int) -> None:
         if "attention" in figs:
             show_figure(figs["attention"], f"dynmask-attention-L{layer}-H{head}", key="attn_fig")
     with chart_tabs["diff"]:
-        st.caption("Red: the mask gave this key more weight than the baseline did; blue: less. White: no change.")
+        st.caption("Blue: the mask gave this key more weight than the baseline did; red: less. White: no change.")
         if "diff" in figs:
             show_figure(figs["diff"], f"dynmask-diff-L{layer}-H{head}", key="diff_fig")
     with chart_tabs["model_view"]:

@@ -30,7 +30,7 @@ from dynmask_core.viz._common import (
 ALLOWED_COLOR = "#1f4e99"  # dark blue: may attend
 BLOCKED_COLOR = "#e4e7ec"  # light grey: blocked
 ATTENTION_SCALE = "Blues"
-DIFF_SCALE = "RdBu_r"  # red = more attention than baseline, blue = less
+DIFF_SCALE = "RdBu"  # the app's one convention (as attribution): blue = more / up, red = less / down
 _FONT = {"size": 14}
 
 
@@ -147,7 +147,7 @@ def attention_figure(attention: Any, tokens: Sequence[str], title: str = "Attent
 def diff_figure(diff: Any, tokens: Sequence[str], title: str = "Masked minus baseline attention",
                 limit: float | None = None, max_side: int = MAX_SIDE, height: int | None = None,
                 block: int = 1, window: tuple[int, int] | None = None) -> go.Figure:
-    """A signed difference on a diverging scale centred on 0 (red = more weight, blue = less).
+    """A signed difference on a diverging scale centred on 0 (blue = more weight, red = less).
 
     Args:
         diff: ``(Q, K)`` float, e.g. masked attention minus baseline attention.

@@ -21,7 +21,8 @@ def numbers_figure(matrix: Any, rows: Sequence[str], cols: Sequence[str], title:
         matrix: ``(R, C)`` numbers.
         rows: Row labels; cols: column labels.
         title: Figure title.
-        colorscale: Plotly scale (diverging ``RdBu`` centred on 0 when ``symmetric``).
+        colorscale: Plotly scale (diverging ``RdBu`` centred on 0 when ``symmetric``: blue above 0, red below, the
+            app's one convention).
         decimals: Digits shown in the cells.
         symmetric: Colour range ``[-m, m]`` (signed values) instead of ``[min, max]``.
         height: Pixels; default from the number of rows.
@@ -37,7 +38,7 @@ def numbers_figure(matrix: Any, rows: Sequence[str], cols: Sequence[str], title:
     fig = go.Figure(go.Heatmap(
         z=np.round(shown, 6).tolist(), x=cols_shown, y=rows_shown, text=text, texttemplate="%{text}",
         textfont={"size": 12 if m.shape[1] <= 12 else 9}, colorscale=colorscale, zmin=zmin, zmax=zmax or 1.0,
-        reversescale=colorscale == "RdBu", showscale=False, xgap=1, ygap=1,
+        showscale=False, xgap=1, ygap=1,
         hovertemplate="%{y} · %{x}: %{text}<extra></extra>"))
     fig.update_layout(title={"text": inert(title), "x": 0.0}, height=height or max(180, 34 * m.shape[0] + 90),
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, font={"size": 14})

@@ -174,3 +174,34 @@ def test_every_figure_draws_link_values_inert(value) -> None:
 def test_inert_text_keeps_plain_words_and_ids() -> None:
     for plain in ("minilm", "org/model-1.5", "positive", "radius=2", "ñandú 猫", "\"quoted\" 'text'"):
         assert viz.inert(plain) == plain
+
+
+# ------------------------------------------------- one colour convention (issue 22: red meant two things)
+
+def _rgb(colour: str) -> tuple[int, ...]:
+    import re
+
+    if colour.startswith("#"):
+        return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return tuple(int(float(x)) for x in re.findall(r"[\d.]+", colour)[:3])
+
+
+def test_every_diverging_chart_draws_more_or_up_in_blue_and_less_or_down_in_red() -> None:
+    from plotly.colors import get_colorscale
+
+    def ends(trace) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        scale = trace.colorscale if not isinstance(trace.colorscale, str) else get_colorscale(trace.colorscale)
+        low, high = _rgb(scale[0][1]), _rgb(scale[-1][1])
+        return (high, low) if getattr(trace, "reversescale", False) else (low, high)
+
+    w = np.full((3, 3), 0.1, dtype=np.float32)
+    figures = {"difference map": viz.diff_figure(w - 0.05, ["a", "b", "c"]),
+               "attribution overlay": viz_attr.pixel_overlay_figure(np.zeros((8, 8, 3), np.uint8), np.ones((2, 2)),
+                                                                    "t", 1.0),
+               "lesson numbers": viz_lessons.numbers_figure(np.array([[-1.0, 1.0]]), ["q"], ["k1", "k2"], "t")}
+    for name, fig in figures.items():
+        trace = next(t for t in fig.data if t.type == "heatmap" and t.colorscale is not None)
+        low, high = ends(trace)
+        assert high[2] > high[0] and low[0] > low[2], (name, low, high)  # top blue, bottom red
+    r, g, b = viz_attr.diverging_rgb(1.0, 1.0)
+    assert b > r  # the attribution chips: pushed up = blue
