@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dynmask_app import figure_cache, inputs, messages
+from dynmask_app import charts, figure_cache, inputs, messages
 from dynmask_core.analysis.rollout import on_grid, rollout
 from dynmask_core.viz.audio import time_figure, waveform_figure
 
@@ -38,8 +38,8 @@ def audio_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
     wave, rate = sound
     st.audio(wave, sample_rate=rate)
     title = f"The recording ({wave.size / rate:.2f} s at {rate} Hz)"
-    st.plotly_chart(figure_cache.figure(state, result, "audio.wave", (title,), lambda: waveform_figure(wave, rate,
-                                                                                                      title)),
+    charts.plotly(figure_cache.figure(state, result, "audio.wave", (title,), lambda: waveform_figure(wave, rate,
+                                                                                                    title)),
                     width="stretch", key="audio_wave")
     g = result.geometry
     options = list(range(len(result.tokens)))
@@ -54,8 +54,8 @@ def audio_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
         allowed = over_time(result.masks[layer, head, q].float(), result) > 0
         return time_figure(wave, rate, curves, g.seconds_per_frame, title, shade=allowed)
 
-    st.plotly_chart(figure_cache.figure(state, result, "audio.attention", (layer, head, q, title), attention),
-                    width="stretch", key="audio_attention")
+    charts.plotly(figure_cache.figure(state, result, "audio.attention", (layer, head, q, title), attention),
+                  "dynmask-audio-attention", key="audio_attention")
     st.caption("Grey: the spectrogram (darker = louder). Lines: attention of the chosen query to each time step "
                "(summed over frequency), with and without the mask. Shaded steps are blocked by the mask.")
     if result.hidden is not None:
@@ -66,8 +66,8 @@ def audio_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
                                "What the masked run could not hear (input mask)", label="share hidden",
                                shade=share < 0.5)
 
-        st.plotly_chart(figure_cache.figure(state, result, "audio.hidden", (), hidden), width="stretch",
-                        key="audio_hidden")
+        charts.plotly(figure_cache.figure(state, result, "audio.hidden", (), hidden), "dynmask-audio-hidden",
+                      key="audio_hidden")
         st.caption("The share of each time step's patches hidden from the masked run's input; shaded steps are "
                    "mostly hidden. Hidden spectrogram cells were set to the normalised mean.")
 
@@ -107,5 +107,5 @@ def audio_rollout_tab(state: Any, result: Any, layer: int, head: int, ns: str) -
     except ValueError as err:
         messages.warning(f"The recording is not available here: {err}")
         return
-    st.plotly_chart(fig, width="stretch", key="audio_rollout")
+    charts.plotly(fig, "dynmask-audio-rollout", key="audio_rollout")
     st.caption("Attention rollout (Abnar & Zuidema 2020) through all layers, from the first token, along time.")

@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from dynmask_app import figure_cache, messages, session
+from dynmask_app import charts, figure_cache, messages, session
 from dynmask_app.explain import strategy_card
 from dynmask_app.state import AppState
 from dynmask_app.views import show_figure
@@ -59,8 +59,8 @@ def compare_views(state: AppState, a: Any, b: Any) -> None:
     table = layer_table({"baseline": (a.baseline_attention, a.baseline_masks), "A": (a.attention, a.masks),
                              "B": (b.attention, b.masks)})
     c1, c2 = st.columns(2)
-    c1.altair_chart(viz.layer_chart(table, "entropy", colors=COLORS), width="stretch")
-    c2.altair_chart(viz.layer_chart(table[table["run"] != "baseline"], "allowed", colors=COLORS), width="stretch")
+    charts.altair(viz.layer_chart(table, "entropy", colors=COLORS), where=c1)
+    charts.altair(viz.layer_chart(table[table["run"] != "baseline"], "allowed", colors=COLORS), where=c2)
     st.caption("Entropy: how spread out each query's attention is (log of the number of keys if uniform); "
                "masks that block keys usually lower it. Allowed: the share of query-key pairs the mask lets "
                "through in that layer (the model's own causal mask included).")

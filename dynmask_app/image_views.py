@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dynmask_app import figure_cache, inputs, messages, runner
+from dynmask_app import charts, figure_cache, inputs, messages, runner
 from dynmask_core.analysis.rollout import on_grid, rollout
 from dynmask_core.modalities.image import as_seen
 from dynmask_core.viz.image import MASK_SCALE, patch_overlay_figure
@@ -89,17 +89,17 @@ def image_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
         messages.warning(f"The picture is not available here: {err}")
         return
     a, b = st.columns(2)
-    a.plotly_chart(fig_masked, width="stretch", key="img_masked")
-    b.plotly_chart(fig_base, width="stretch", key="img_base")
+    charts.plotly(fig_masked, "dynmask-image-masked", key="img_masked", where=a)
+    charts.plotly(fig_base, "dynmask-image-baseline", key="img_base", where=b)
     cls_share = float(result.attention[layer, head, q, : g.prefix].sum())
     st.caption(f"Brighter = more attention from {who} to that patch (one colour scale for both). "
                f"{cls_share:.1%} of {who}'s attention goes to the class token(s), which the picture cannot show.")
     if hidden is not None:
-        st.plotly_chart(fig_hidden, width="stretch", key="img_hidden")
+        charts.plotly(fig_hidden, "dynmask-image-hidden", key="img_hidden")
         st.caption(f"Dark patches were hidden from the masked run's input ({int(hidden.sum())} of {hidden.size}): "
                    "their pixels were set to the normalised mean before the model saw them.")
     a, b = st.columns(2)
-    a.plotly_chart(fig_mask, width="stretch", key="img_mask")
+    charts.plotly(fig_mask, "dynmask-image-mask", key="img_mask", where=a)
     b.caption(f"Clear patches: {who} may attend to them; dark patches: blocked. "
               f"{int(allowed.sum())} of {allowed.size} patches allowed. Pick another query above to see its row of "
               "the mask; the red frame marks the query patch.")
@@ -126,8 +126,8 @@ def rollout_tab(state: Any, result: Any, ns: str) -> None:
         messages.warning(f"The picture is not available here: {err}")
         return
     a, b = st.columns(2)
-    a.plotly_chart(fig_masked, width="stretch", key="rollout_masked")
-    b.plotly_chart(fig_base, width="stretch", key="rollout_base")
+    charts.plotly(fig_masked, "dynmask-rollout-masked", key="rollout_masked", where=a)
+    charts.plotly(fig_base, "dynmask-rollout-baseline", key="rollout_base", where=b)
     st.caption("Attention rollout (Abnar & Zuidema 2020): each layer's attention, averaged over heads and mixed "
                "with the skip connection (0.5 A + 0.5 I), multiplied through all layers; the class token's row, "
                "shown per patch. It follows attention only, not the values or the MLPs.")

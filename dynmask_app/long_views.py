@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from dynmask_app import figure_cache, messages, runner
+from dynmask_app import charts, figure_cache, messages, runner
 from dynmask_app.result_cache import ByteLRU
 from dynmask_app.state import AppState
 from dynmask_core import viz
@@ -59,7 +59,7 @@ def summaries_tab(state: AppState, result: Any, layer: int, head: int, ns: str) 
     s, b = result.summary, result.baseline_summary
     fig = figure_cache.figure(state, result, "pooled.stats", (stat, layer, head),
                               lambda: viz.head_stats_figure(s.stat(stat), b.stat(stat), stat, (layer, head)))
-    st.plotly_chart(fig, config=viz.PNG_CONFIG, key="long_stats", width="stretch")
+    charts.plotly(fig, "dynmask-head-summaries", key="long_stats")
     st.caption("Exact values, from every weight of every head (not from the pooled maps). The red box is the layer "
                "and head picked above.")
 
@@ -118,7 +118,7 @@ def zoom_tab(state: AppState, result: Any, layer: int, head: int, ns: str) -> No
         return viz.attention_figure(values[:, keys], result.tokens, title, zmax=top, window=at)
 
     fig = figure_cache.figure(state, result, "zoom", (layer, head, rows, k0, side, show), build)
-    st.plotly_chart(fig, config=viz.PNG_CONFIG, key="zoom_fig", width="stretch")
+    charts.plotly(fig, "dynmask-zoom", key="zoom_fig")
     outside = 1 - float(window.attention[:, keys].sum() / max(float(window.attention.sum()), 1e-12))
     st.caption(f"Computed in {window.seconds:.1f} s. {outside:.1%} of these rows' masked weight falls on keys "
                "outside the columns shown.")

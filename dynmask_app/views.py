@@ -8,13 +8,12 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dynmask_app import audio_views, downloads, explain, figure_cache, image_views, long_views, session
+from dynmask_app import audio_views, charts, downloads, explain, figure_cache, image_views, long_views, session
 from dynmask_app.result_cache import ByteLRU
 from dynmask_app.state import AppState
 from dynmask_core import viz
 from dynmask_core.analysis import mask_patterns
 
-CHART_CONFIG = viz.PNG_CONFIG
 #: The single-head figures of :func:`head_figures`, in tab order.
 HEAD_VIEWS = ("mask", "attention", "diff")
 #: The all-layers tab.
@@ -35,9 +34,8 @@ _INPUT_TABS: dict[str, tuple[tuple[str, Any], ...]] = {
 
 
 def show_figure(fig: Any, name: str, key: str | None = None) -> None:
-    """A plotly figure with the PNG toolbar button named after the view."""
-    config = {**CHART_CONFIG, "toImageButtonOptions": {**CHART_CONFIG["toImageButtonOptions"], "filename": name}}
-    st.plotly_chart(fig, config=config, key=key, width="stretch")
+    """A plotly figure with the PNG toolbar button named after the view (sized for a projector in presenter mode)."""
+    charts.plotly(fig, name, key=key)
 
 
 def head_figures(state: AppState, result: Any, layer: int, head: int, show: str = "masked",

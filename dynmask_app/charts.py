@@ -1,0 +1,30 @@
+"""Every chart of the app is drawn here: plotly figures with their PNG button named after the view, Altair charts,
+and in presenter mode both sized for a projector (:mod:`dynmask_core.viz.projector`: text of 18 px and more, every
+category label drawn). Figures come shared from the caches: the projector copy is made here, never in place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from dynmask_app.i18n import PRESENT_KEY
+from dynmask_core import viz
+from dynmask_core.viz.projector import projector_chart, projector_figure
+
+
+def presenting() -> bool:
+    """Whether this session shows the page in presenter mode."""
+    return bool(st.session_state.get(PRESENT_KEY))
+
+
+def plotly(fig: Any, name: str = "dynmask", key: str | None = None, where: Any = None) -> None:
+    """A plotly figure (sized for a projector in presenter mode) with its PNG button saving ``name``.png."""
+    config = {**viz.PNG_CONFIG, "toImageButtonOptions": {**viz.PNG_CONFIG["toImageButtonOptions"], "filename": name}}
+    (where or st).plotly_chart(projector_figure(fig) if presenting() else fig, config=config, key=key,
+                               width="stretch")
+
+
+def altair(chart: Any, where: Any = None) -> None:
+    """An Altair chart (sized for a projector in presenter mode)."""
+    (where or st).altair_chart(projector_chart(chart) if presenting() else chart, width="stretch")

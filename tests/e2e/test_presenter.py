@@ -1,0 +1,46 @@
+"""Presenter mode on a projector: every chart's text at least 18 px and every token label drawn, at 1024x768 and
+1920x1080 (before, heatmap cells stayed ~10 px, axis labels ~11 px and a 14x14 mask dropped every second label)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pytest
+
+from dynmask_app.i18n import translate
+from dynmask_app.state import AppState
+from dynmask_core.viz.projector import PROJECTOR_PX
+from tests.e2e.harness import open_app, runs_started, wait_charts, wait_idle
+from tests.e2e.test_browser import no_exception
+
+#: Every drawn text of every chart: [font size in px, the text].
+CHART_TEXTS = """() => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"] svg text'))
+    .filter(t => t.textContent.trim() && t.getBoundingClientRect().width > 0)
+    .map(t => [parseFloat(getComputedStyle(t).fontSize), t.textContent])"""
+
+
+def _small_texts(page) -> list:
+    return [t for t in page.evaluate(CHART_TEXTS) if t[0] < PROJECTOR_PX]
+
+
+@pytest.mark.parametrize("size", [(1024, 768), (1920, 1080)], ids=["1024x768", "1920x1080"])
+def test_presenter_charts_read_from_the_back_of_the_room(app_url, new_page, size):
+    page = new_page()
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    link = AppState(page="playground", present=True, lang="zh")
+    open_app(page, f"{app_url}/?{urlencode(link.to_query_params())}")
+    since = runs_started(page)
+    page.get_by_role("button", name=translate("Run", "zh"), exact=True).click()
+    wait_idle(page, since=since)
+    no_exception(page)
+    wait_charts(page, 1)
+    assert _small_texts(page) == []
+    tokens = page.evaluate("""() => document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot')
+                                      .data[0].x.length""")
+    drawn = page.locator('[data-testid="stPlotlyChart"]').first.locator(".xtick text").count()
+    assert drawn == tokens, "every key's label is drawn"
+    steps = AppState(page="steps", input_ref="apple banana orange", strategy="causal", present=True)
+    open_app(page, f"{app_url}/Step_by_step?{urlencode(steps.to_query_params())}")
+    no_exception(page)
+    wait_charts(page, 9)
+    assert _small_texts(page) == []  # the numbers in the cells too
