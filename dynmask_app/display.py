@@ -14,6 +14,14 @@ import streamlit as st
 from dynmask_app import session
 from dynmask_app.i18n import LANGS, PRESENT_KEY, SESSION_KEY, t
 
+#: Always: the page links in the sidebar wrap instead of ending in "…" ("Lesson: static vs dynamic MLM mas…").
+_BASE_CSS = """
+<style>
+[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"] span,
+[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"] p { white-space: normal !important;
+  overflow: visible !important; text-overflow: clip !important; }
+</style>
+"""
 _PRESENTER_CSS = """
 <style>
 html { font-size: 21px; }
@@ -59,14 +67,14 @@ def switches(ns: str, after_change: Callable[[], None] | None = None) -> None:
 
     st.session_state[f"{ns}.lang"] = st.session_state.get(SESSION_KEY, "en")
     st.session_state[f"{ns}.present"] = bool(st.session_state.get(PRESENT_KEY))
-    left, right = st.columns([3, 2])
-    left.segmented_control(t("Language"), list(LANGS), key=f"{ns}.lang", format_func=LANGS.get, on_change=changed,
-                           label_visibility="collapsed")
-    right.toggle(t("Presenter"), key=f"{ns}.present", on_change=changed,
-                 help=t("Large type and high contrast, for a projector. It rides in the link."))
+    # one row each: side by side in a 300 px sidebar, the toggle's label was cut to "Pr…" and, in presenter mode,
+    # the language control showed one of its two buttons
+    st.segmented_control(t("Language"), list(LANGS), key=f"{ns}.lang", format_func=LANGS.get, on_change=changed,
+                         label_visibility="collapsed")
+    st.toggle(t("Presenter"), key=f"{ns}.present", on_change=changed,
+              help=t("Large type and high contrast, for a projector. It rides in the link."))
 
 
 def apply_presenter() -> None:
-    """Large type and high contrast when presenter mode is on."""
-    if st.session_state.get(PRESENT_KEY):
-        st.markdown(_PRESENTER_CSS, unsafe_allow_html=True)
+    """Sidebar labels shown whole (always), and large type and high contrast when presenter mode is on."""
+    st.markdown(_BASE_CSS + (_PRESENTER_CSS if st.session_state.get(PRESENT_KEY) else ""), unsafe_allow_html=True)

@@ -44,3 +44,24 @@ def test_presenter_charts_read_from_the_back_of_the_room(app_url, new_page, size
     no_exception(page)
     wait_charts(page, 9)
     assert _small_texts(page) == []  # the numbers in the cells too
+
+
+#: Texts in the sidebar cut short by their box (an ellipsis or a hidden overflow).
+CUT_TEXTS = """() => Array.from(document.querySelectorAll(
+      '[data-testid="stSidebar"] span, [data-testid="stSidebar"] p, [data-testid="stSidebar"] label'))
+    .filter(e => e.textContent.trim() && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"""
+
+
+@pytest.mark.parametrize("present", [False, True], ids=["normal", "presenter"])
+def test_the_sidebar_shows_its_labels_whole(app_url, new_page, present):
+    page = new_page()
+    page.set_viewport_size({"width": 1024, "height": 768})
+    open_app(page, f"{app_url}/?{urlencode(AppState(page='playground', present=present).to_query_params())}")
+    no_exception(page)
+    assert page.evaluate(CUT_TEXTS) == []
+    sidebar = page.get_by_test_id("stSidebar").bounding_box()
+    for name in ("English", "简体中文", "Presenter"):
+        box = page.get_by_test_id("stSidebar").get_by_text(name, exact=True).first.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= sidebar["x"] + sidebar["width"], name
+        label = page.get_by_test_id("stSidebar").get_by_text(name, exact=True).first
+        assert label.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), f"{name} is cut"
