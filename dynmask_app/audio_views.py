@@ -40,7 +40,7 @@ def audio_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
     title = f"The recording ({wave.size / rate:.2f} s at {rate} Hz)"
     charts.plotly(figure_cache.figure(state, result, "audio.wave", (title,), lambda: waveform_figure(wave, rate,
                                                                                                     title)),
-                    width="stretch", key="audio_wave")
+                  "dynmask-audio-waveform", key="audio_wave")
     g = result.geometry
     options = list(range(len(result.tokens)))
     q = st.selectbox("Query: whose attention to show", options, key=f"{ns}.audio_query",
