@@ -42,7 +42,7 @@ def output_metrics(result: Any) -> None:
     """The task output's headline numbers (before -> after, how far it moved), then one plain sentence."""
     base, metrics = result.baseline_output, result.metrics
     for col, card in zip(st.columns([3, 3, 2, 2]), base.cards(result.output, metrics)):
-        col.metric(card.label, card.value, delta=card.delta, delta_color="off", delta_arrow="off")
+        col.metric(metric_label(card), card.value, delta=card.delta, delta_color="off", delta_arrow="off")
     sentence = base.describe(metrics)
     if sentence:
         st.markdown(f"**In words:** {messages.plain(sentence)}")
@@ -50,6 +50,14 @@ def output_metrics(result: Any) -> None:
     if kl is not None:
         st.caption(_kl_words(kl) + (" Cosine compares the sentence embeddings: 1 = same direction."
                                     if "cosine" in metrics else ""))
+
+
+def metric_label(card: Any) -> str:
+    """A card's label as markdown (metric labels are): the model's own words in it (a class label, a token: its
+    ``subject``) shown literally, e.g. ``Baseline: 3:orange`` (``:orange`` would be read as a directive)."""
+    if not card.subject or not card.label.endswith(card.subject):
+        return card.label
+    return card.label.removesuffix(card.subject) + messages.plain(card.subject)
 
 
 def run_facts(state: AppState, result: Any) -> None:

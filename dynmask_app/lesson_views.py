@@ -18,6 +18,7 @@ from dynmask_app import messages, runner, session
 from dynmask_app.i18n import t
 from dynmask_app.state import AppState
 from dynmask_app.views import show_figure
+from dynmask_app.widgets import choice
 from dynmask_core.lessons.steps import attention_steps, pitfall, strategy_mask
 from dynmask_core.viz.lessons import numbers_figure, pitfall_figure
 
@@ -63,7 +64,7 @@ def _mask_editor(state: AppState, result: Any, keep: Any, head: int, tokens: lis
     st.subheader(t("Step 4 is yours: the mask"))
     st.caption(t("Ticked = this query (row) may attend to this key (column). It starts as the strategy's mask "
                  "({label}); untick or tick cells and every later step is recomputed. The model's own mask "
-                 "(causality, padding) is applied on top.", label=state.label()))
+                 "(causality, padding) is applied on top.", label=messages.plain(state.label())))
     digest = hashlib.sha1(f"{runner.recipe_key(state, result.plan)}|{keep.layer}|{head}".encode()).hexdigest()[:12]
     key = f"{ns}.mask_{digest}"
     frame = pd.DataFrame(start, index=tokens, columns=tokens)
@@ -179,16 +180,18 @@ def _check_yourself(steps: Any, tokens: list[str], ns: str, layer: int, head: in
     st.subheader(t("Check yourself"))
     q = len(tokens) - 1
     top = int(np.argmax(steps.weights[q])) if steps.allowed[q].any() else -1
-    answer = st.radio(t("Which key does the last query ({q}) attend to most in layer {layer}, head {head}, with the "
-                        "mask above?", q=tokens[q], layer=layer, head=head), tokens, index=None,
-                      key=f"{ns}.quiz_{layer}_{head}_{_digest(steps.allowed)}")
+    # the tokens are the options (radio options are markdown: choice() shows them literally, e.g. 3:orange)
+    answer = choice("radio", t("Which key does the last query ({q}) attend to most in layer {layer}, head {head}, "
+                               "with the mask above?", q=messages.plain(tokens[q]), layer=layer, head=head),
+                    tokens, index=None, key=f"{ns}.quiz_{layer}_{head}_{_digest(steps.allowed)}")
     if answer is not None:
         right = tokens[top] if top >= 0 else None
         if answer == right:
-            st.success(t("Right: {key} gets {w:.1%} of its attention.", key=right, w=float(steps.weights[q, top])))
+            st.success(t("Right: {key} gets {w:.1%} of its attention.", key=messages.plain(right),
+                         w=float(steps.weights[q, top])))
         else:
             st.error(t("Not this time: the model gives {key} the most, {w:.1%}. Look at row {q} of the weights.",
-                       key=right, w=float(steps.weights[q, top]), q=tokens[q]))
+                       key=messages.plain(right), w=float(steps.weights[q, top]), q=messages.plain(tokens[q])))
     blocked = int((~steps.allowed).sum())
     guess = st.number_input(t("How many of the {total} cells does the mask above block (the model's own mask "
                               "included)?", total=steps.allowed.size), 0, steps.allowed.size, None,

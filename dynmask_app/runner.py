@@ -19,7 +19,7 @@ import streamlit as st
 import torch
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from dynmask_app import inputs
+from dynmask_app import inputs, messages
 from dynmask_app.result_cache import ByteLRU, ResultCache, SharedResult, model_nbytes
 from dynmask_app.serving import ServingPolicy, count_parameters, load_policy
 from dynmask_app.state import AppState
@@ -115,7 +115,7 @@ def get_model(model_id: str, where: Any = None) -> LoadedModel:
     box = (where or st).empty()
 
     def progress(stage: str, fraction: float) -> None:
-        box.progress(min(1.0, max(0.0, float(fraction))), text=f"Loading {model_id}: {stage}")
+        box.progress(min(1.0, max(0.0, float(fraction))), text=messages.plain(f"Loading {model_id}: {stage}"))
 
     try:
         return _load_model(model_id, progress)

@@ -16,9 +16,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dynmask_app import messages, runner, session
-from dynmask_app.i18n import t
+from dynmask_app.i18n import t, translate
 from dynmask_app.state import AppState
 from dynmask_app.views import show_figure
+from dynmask_app.widgets import choice
+from dynmask_core.viz import inert
 
 
 def sinks_views(state: AppState, result: Any) -> None:
@@ -48,8 +50,8 @@ def _attention_to_first(result: Any) -> None:
     share = base[:, :, 1:, 0].mean(dim=(1, 2)).numpy()  # every query but the first: weight on token 0
     fig = go.Figure(go.Bar(x=[f"L{i}" for i in range(len(share))], y=np.round(share, 4), marker_color="#1f4e99",
                            hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
-    fig.update_layout(title={"text": t("Share of attention on the first token ({tok}), per layer",
-                                       tok=result.tokens[0]), "x": 0.0},
+    fig.update_layout(title={"text": inert(t("Share of attention on the first token ({tok}), per layer",
+                                             tok=result.tokens[0])), "x": 0.0},
                       yaxis={"tickformat": ".0%", "range": [0, 1]}, height=320,
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, font={"size": 14})
     show_figure(fig, "sink-share", "sink_share")
@@ -81,12 +83,12 @@ def _predictions(runs: dict[str, Any], result: Any) -> None:
 
 def _check_yourself(runs: dict[str, Any], ns: str) -> None:
     st.subheader(t("Check yourself"))
-    answer = st.radio(t("With the first token kept as a sink, is the top-1 next token the unmasked model's again?"),
-                      [t("yes"), t("no")], index=None, key=f"{ns}.sink_quiz")
+    answer = choice("radio", t("With the first token kept as a sink, is the top-1 next token the unmasked model's "
+                               "again?"), ["yes", "no"], label_of=translate, index=None, key=f"{ns}.sink_quiz")
     if answer is None:
         return
     back = not runs["window + sink"].metrics.get("top1_changed", True)
-    if (answer == t("yes")) == back:
+    if (answer == "yes") == back:
         st.success(t("Right: the run says {yes_no}.", yes_no=t("yes") if back else t("no")))
     else:
         st.error(t("Not this time: the run says {yes_no}. Compare the table's first column.",

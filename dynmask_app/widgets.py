@@ -8,12 +8,13 @@ Widget keys are ``<ns>.<field key>``; parameter keys ``<ns>.<p1|p2>.<strategy>.<
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import streamlit as st
 
 from dynmask_app import inputs, messages
-from dynmask_app.i18n import current, t, translate
+from dynmask_app.i18n import LANGS, current, t, translate
 from dynmask_app.state import AppState
 from dynmask_app.token_counter import live_token_count
 from dynmask_core.masks import Param, Strategy, get_strategy, strategies
@@ -68,11 +69,18 @@ def param_widget(p: Param, key: str) -> Any:
 
 def matrix_widget(p: Param, key: str) -> str:
     """A ``custom`` mask: upload a CSV/NPY 0/1 matrix (or paste its compact form); returns the compact form."""
-    from dynmask_core.masks.custom import MAX_MATRIX_SIDE, decode_matrix, encode_matrix, parse_matrix_file
+    from dynmask_core.masks.custom import (
+        MAX_FILE_BYTES,
+        MAX_MATRIX_SIDE,
+        decode_matrix,
+        encode_matrix,
+        parse_matrix_file,
+    )
 
     upload = st.file_uploader(t("Mask matrix (CSV or NPY of 0/1, queries x keys)"), type=["csv", "tsv", "txt", "npy"],
                               key=f"{key}.file", help=t("1 = this query may attend to this key. At most {n} x {n}: "
-                                                        "it rides in the link.", n=MAX_MATRIX_SIDE))
+                                                        "it rides in the link.", n=MAX_MATRIX_SIDE),
+                              max_upload_size=MAX_FILE_BYTES // 2**20)  # what parse_matrix_file takes: 1 MB
     if upload is not None and st.session_state.get(f"{key}.loaded") != upload.file_id:
         try:
             st.session_state[key] = encode_matrix(parse_matrix_file(upload.getvalue(), upload.name))
@@ -158,12 +166,11 @@ def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: di
     input_kind = current.get("input_kind", "text")
     if kind == "input_kind":
         kinds = inputs.available_kinds()
-        if st.session_state.get(key) not in kinds:
-            st.session_state[key] = "text"
         if len(kinds) == 1:
+            st.session_state[key] = "text"
             return "text"
-        fmt = _choice_format(spec)
-        return st.radio(label, kinds, key=key, format_func=fmt, horizontal=True, help=t(spec.help))
+        return choice("radio", label, kinds, key=key, label_of=_choice_label(spec), fallback="text",
+                      horizontal=True, help=t(spec.help))
     if kind == "input":
         if input_kind == "text":
             from dynmask_app.runner import policy
@@ -182,9 +189,7 @@ def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: di
     if kind == "indices":
         return tuple(_indices(label, key, int((facts or {}).get(spec.of, 0)), spec))
     if kind in ("select", "radio"):
-        fmt = _choice_format(spec)
-        draw = st.selectbox if kind == "select" else st.radio
-        value = draw(label, list(spec.choices), key=key, format_func=fmt, help=t(spec.help))
+        value = choice(kind, label, spec.choices, key=key, label_of=_choice_label(spec), help=t(spec.help))
         if spec.choice_help:
             st.caption(t(spec.choice_help[value]))
         return value
@@ -210,13 +215,65 @@ def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: di
     raise ValueError(f"unknown widget kind {kind!r} for field {spec.name}")
 
 
-def _choice_format(spec: Field) -> Any:
-    """Shows a choice by its translated label; keeps this run's language (format functions are also called later,
-    outside the run, e.g. by AppTest)."""
+def _choice_label(spec: Field) -> Callable[[Any, str], str] | None:
+    """A field's choice shown by its translated label (None: by its id). Strict: a value that is no choice has no
+    label, so a label can never pass for a choice."""
     if not spec.choice_labels:
-        return str
+        return None
+    labels = {c: spec.choice_labels.get(c, str(c)) for c in spec.choices}
+    return lambda c, lang: translate(labels[c], lang)
+
+
+def choice(kind: str, label: str, options: Sequence[Any], *, key: str,
+           label_of: Callable[[Any, str], str] | None = None, fallback: Any = None, **kwargs: Any) -> Any:
+    """A selectbox (``kind="select"``) or radio (``"radio"``) whose value is always one of ``options`` (ids), each
+    shown as ``label_of(option, lang)`` (default: ``str(option)``) in this session's language. Every choice whose
+    labels depend on the language (or on anything but the option) is drawn by this.
+
+    Streamlit keeps a keyed widget across runs and hears a choice back from the browser as the *label* shown; it
+    maps it to an option by this run's labels. When the labels change and the value does not (a language
+    switch), the browser keeps the old label and sends it with its next rerun (a presenter switch, any edit):
+    Streamlit then gives back the label itself as the value ("op must be one of none, and, or, got 'no second
+    strategy'") or resets the choice. So, before the widget is drawn, (1) a value that is an option's label, in
+    any language, becomes that option again, and (2) when the labels differ from those last drawn, the value is
+    set again, which sends the browser its label in the new language.
+
+    A radio's options are markdown, so its labels are escaped (:func:`dynmask_app.messages.plain`: a token such
+    as ``3:orange`` shows as written); a selectbox shows its options as plain text, unescaped. ``label`` is the
+    caller's to escape.
+
+    Args:
+        kind: ``select`` or ``radio``.
+        label: The widget's label (markdown).
+        options: The values (ids).
+        key: Widget key.
+        label_of: ``(option, lang) -> shown text``.
+        fallback: The value when the one held is none of the options (None: Streamlit's own, ``index``).
+        kwargs: Passed on (``help``, ``horizontal``, ``index``, ...).
+    """
+    options = list(options)
+    name = label_of or (lambda option, _lang: str(option))
+    radio = kind == "radio"
+
+    def shown(option: Any, lang: str) -> str:
+        text = name(option, lang)
+        return messages.plain(text) if radio else text
+
     lang = current()
-    return lambda c: translate(spec.choice_labels.get(c, c), lang)
+    labels = tuple(shown(o, lang) for o in options)
+    held = st.session_state.get(key)
+    if isinstance(held, str) and held not in options:  # a label the browser kept (e.g. in the other language)
+        held = next((o for other in (lang, *LANGS) for o in options if shown(o, other) == held), held)
+    if held not in options and fallback is not None:
+        held = fallback
+    drawn = f"{key}.labels"
+    if held in options and (held != st.session_state.get(key) or st.session_state.get(drawn, labels) != labels):
+        st.session_state[key] = held  # the browser is sent the value's label of this run
+        if kwargs.get("index") not in (None, 0):
+            kwargs.pop("index")  # the session's value holds (Streamlit warns about both)
+    st.session_state[drawn] = labels
+    draw = st.radio if radio else st.selectbox
+    return draw(label, options, key=key, format_func=lambda o: shown(o, lang), **kwargs)
 
 
 def _number(spec: Field, key: str, label: str) -> Any:
@@ -307,10 +364,7 @@ def model_controls(key: str, label: str = "Model", kind: str = "text") -> str:
 def strategy_select(key: str, label: str, kind: str = "text") -> str:
     """Strategy picker (title + kind) with its one-line summary; only strategies that work on this kind of input."""
     ids = [sid for sid in strategy_ids() if get_strategy(sid).takes(kind)]
-    if st.session_state.get(key) not in ids:
-        st.session_state[key] = ids[0]
-    lang = current()  # format functions are also called later, outside this run: they keep its language
-    sid = st.selectbox(label, ids, key=key, format_func=lambda i: strategy_label(i, lang))
+    sid = choice("select", label, ids, key=key, label_of=strategy_label, fallback=ids[0])
     st.caption(t(get_strategy(sid).summary))
     return sid
 

@@ -42,11 +42,13 @@ def kl_words(kl: float) -> str:
 
 @dataclass(frozen=True)
 class Card:
-    """One headline number for the page (label, value, optional delta text)."""
+    """One headline number for the page (label, value, optional delta text; ``subject``: the end of ``label`` that
+    comes from the model, a class label or a token, which a page must show literally)."""
 
     label: str
     value: str
     delta: str | None = None
+    subject: str | None = None
 
 
 class TaskOutput(ABC):
@@ -164,8 +166,8 @@ class Classification(TaskOutput):
         top = masked.top1
         # a difference of two probabilities is in percentage points: "+96.9%" read as "grew by 96.9 per cent"
         delta = f"{metrics['prob_delta'][top] * 100:+.1f} percentage points vs baseline"
-        out = [Card(f"With the mask: {top}", f"{masked.prob(top):.1%}", delta),
-               Card(f"Baseline: {self.top1}", f"{self.prob(self.top1):.1%}"),
+        out = [Card(f"With the mask: {top}", f"{masked.prob(top):.1%}", delta, subject=str(top)),
+               Card(f"Baseline: {self.top1}", f"{self.prob(self.top1):.1%}", subject=str(self.top1)),
                Card("KL(baseline ‖ masked)", f"{metrics['kl']:.4f}")]
         if "cosine" in metrics:
             out.append(Card("Embedding cosine", f"{metrics['cosine']:.4f}"))
@@ -216,8 +218,8 @@ class NextToken(TaskOutput):
         assert isinstance(masked, NextToken)
         mine, theirs = self.top(1)[0], masked.top(1)[0]
         return [Card(f"Next token with the mask: {theirs['token']!r}", f"{theirs['prob']:.1%}",
-                     "changed" if metrics.get("top1_changed") else "same as baseline"),
-                Card(f"Baseline next token: {mine['token']!r}", f"{mine['prob']:.1%}"),
+                     "changed" if metrics.get("top1_changed") else "same as baseline", subject=repr(theirs["token"])),
+                Card(f"Baseline next token: {mine['token']!r}", f"{mine['prob']:.1%}", subject=repr(mine["token"])),
                 Card("KL(baseline ‖ masked)", f"{metrics['next_token_kl']:.4f}"),
                 Card("Top-5 tokens in common", f"{metrics['top5_overlap']} of 5")]
 
