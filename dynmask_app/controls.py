@@ -115,12 +115,17 @@ def _editor(page: str, ns: str) -> None:
     st.subheader(t("Recipe"))
     values, facts, _ = _editor_fields(page, ns)
     st.session_state[f"{ns}.draft"] = (values, facts)
+    # An upload that failed or was removed, or another input kind with nothing picked yet: the shown result is of an
+    # input the sidebar no longer has, so it is hidden (the results area, drawn before this edit, is redrawn below).
+    hidden = _no_input(values) and session.withdraw(page)
     if session.in_fragment_run() and st.session_state.get(f"{ns}.run"):
         # Run was clicked in the same instant as an edit left its field (a quick click or a tap after typing): the
         # browser sent both in one rerun, of this fragment only. The draft is now up to date; the whole page reruns
         # and :func:`run_button` carries out the click.
         st.session_state[f"{ns}.run_pending"] = True
         st.rerun(scope="app")
+    if hidden and session.in_fragment_run():
+        st.rerun(scope="app")  # once: the result is withdrawn until the next Run
 
 
 def run_button(page: str) -> None:
@@ -138,17 +143,26 @@ def run_button(page: str) -> None:
         _activate(page, ns)
 
 
+def _no_input(values: dict[str, Any]) -> bool:
+    """Whether the editor's values lack an input: a picture or recording kind with nothing picked, uploaded or
+    recorded (or an upload that could not be read)."""
+    return values.get("input_kind", "text") != "text" and not values.get("input_ref")
+
+
 def _activate(page: str, ns: str) -> None:
-    """Makes the editor's draft the active recipe (or says why not)."""
+    """Makes the editor's draft the active recipe, or says why not; then the result shown so far, of another input
+    or recipe, is hidden (:func:`dynmask_app.session.withdraw`), never left under the message."""
     values, facts = st.session_state.get(f"{ns}.draft", ({}, None))
     if not values:
         return
     model_id = values["model"]
-    if values.get("input_kind", "text") != "text" and not values.get("input_ref"):
+    if _no_input(values):
         messages.error(f"Upload a {'picture' if values['input_kind'] == 'image' else 'recording'} first, "
                        "or pick a bundled sample.")
+        session.withdraw(page)
         return
     if model_id in st.session_state.get(f"{ns}.failed", {}):
+        session.withdraw(page)
         return  # it was tried again just now (the fragment above) and failed: its message is under the picker
     current = session.active(page)
     layer, head = (current.layer, current.head) if current else (0, 0)
@@ -158,6 +172,7 @@ def _activate(page: str, ns: str) -> None:
         state = AppState(page=page, layer=layer, head=head, **display.prefs(), **values)
     except ValueError as err:
         messages.error(str(err))
+        session.withdraw(page)
         return
     session.activate(state)
 

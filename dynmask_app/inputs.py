@@ -92,9 +92,9 @@ def media_controls(key: str, kind: str) -> str:
         types = IMAGE_SUFFIXES if kind == "image" else AUDIO_SUFFIXES
         from dynmask_app.runner import policy
 
-        limit = f"{policy().max_upload_bytes(kind) / 2**20:g}"
+        limit = policy().max_upload_mb(kind)  # stated by the label and by the uploader's own "... per file"
         file = st.file_uploader(f"A {'picture' if kind == 'image' else 'recording'} (up to {limit} MB)",
-                                type=list(types), key=f"{key}_upload")
+                                type=list(types), key=f"{key}_upload", max_upload_size=limit)
         st.caption("An uploaded file stays in this browser tab: a shared link cannot carry it.")
     elif kind == "image":
         file = st.camera_input("Take a picture", key=f"{key}_camera")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 from dataclasses import replace
 
 import pandas as pd
@@ -21,12 +22,16 @@ from dynmask_app.i18n import LANGS, PRESENT_KEY, SESSION_KEY, t
 from dynmask_app.views import show_figure
 from dynmask_core.lessons import mlm
 
+log = logging.getLogger(__name__)
+
 NS = "mlm"
 DEFAULT_TEXT = ("The cat sat on the mat because it was warm. Students learn faster when they can see what the "
                 "model sees. Masking hides some words and asks the model to guess them.")
 COLORS = {"mask": "#1f4e99", "random": "#c0392b", "keep": "#2e8b57"}
-ROBERTA = pd.DataFrame({"masking": ["reference (BERT)", "static", "dynamic"], "SQuAD 2.0 F1": [76.3, 78.3, 78.7],
-                        "MNLI-m": [84.3, 84.3, 84.0], "SST-2": [92.8, 92.5, 92.9]})
+#: RoBERTa's Table 1 as published (strings: shown with the digits it was printed with, 84.0 and not 84).
+ROBERTA = pd.DataFrame({"masking": ["reference (BERT)", "static", "dynamic"],
+                        "SQuAD 2.0 F1": ["76.3", "78.3", "78.7"], "MNLI-m": ["84.3", "84.3", "84.0"],
+                        "SST-2": ["92.8", "92.5", "92.9"]})
 MAX_STEPS_UI = 3000
 
 
@@ -169,7 +174,8 @@ def _experiment() -> None:
     config = replace(config, steps=int(steps), seed=int(st.session_state.get(f"{NS}.seed", 0)))
     c1, c2 = st.columns(2)
     start = c1.button(t("Train both"), type="primary", key=f"{NS}.train")
-    upload = c2.file_uploader(t("...or load a saved run (metrics.json)"), type=["json"], key=f"{NS}.load")
+    upload = c2.file_uploader(t("...or load a saved run (metrics.json)"), type=["json"], key=f"{NS}.load",
+                              max_upload_size=mlm.MAX_RUN_BYTES // 2**20)  # what parse_run takes: 2 MB
     if upload is not None and st.session_state.get(f"{NS}.loaded") != upload.file_id:
         try:  # parse_run checks the size, the JSON and every field; each refusal is one ValueError line
             st.session_state[f"{NS}.result"] = mlm.parse_run(upload.getvalue(), upload.name)
@@ -184,8 +190,12 @@ def _experiment() -> None:
 
 
 def _train(config: mlm.LabConfig) -> None:
-    bar = st.progress(0.0, text=t("starting..."))
-    st.button(t("Cancel"), key=f"{NS}.cancel", help=t("Stops the training; nothing is kept."))
+    """Trains both recipes under a progress bar with a Cancel button; both go when the training ends, fails or is
+    cancelled (a click on Cancel reruns the page, which stops this run: the ``finally`` still clears them)."""
+    box = st.empty()
+    with box.container():
+        bar = st.progress(0.0, text=t("starting..."))
+        st.button(t("Cancel"), key=f"{NS}.cancel", help=t("Stops the training; nothing is kept."))
     chart = st.empty()
 
     def progress(fraction: float, text: str) -> None:
@@ -203,8 +213,12 @@ def _train(config: mlm.LabConfig) -> None:
     except ValueError as err:
         messages.error(str(err))
         return
+    except Exception as err:  # noqa: BLE001 - one line for the user, the traceback in the log
+        log.exception("MLM lab training failed")
+        messages.error(t("Something went wrong while training: {error}", error=f"{type(err).__name__}: {err}"[:300]))
+        return
     finally:
-        bar.empty()
+        box.empty()
         chart.empty()
     st.session_state[f"{NS}.result"] = result
 
@@ -241,14 +255,14 @@ def _show(result: mlm.LabResult) -> None:
                            t("held-out loss"): round(r.final["heldout_loss"], 3),
                            t("masked-token accuracy"): f"{r.final['masked_accuracy']:.1%}",
                            t("seconds"): round(r.seconds, 1)} for r in (result.static, result.dynamic)])
-    a, b = st.columns(2)
-    with a:
-        st.markdown(t("**This run** ({steps} steps, seed {seed}, {device}, {s:.0f} s in all)",
-                      steps=result.config.steps, seed=result.config.seed, device=result.device, s=result.seconds))
-        st.dataframe(table, hide_index=True)
-    with b:
-        st.markdown(t("**RoBERTa, Table 1** (BERT-base, median of 5 runs)"))
-        st.dataframe(ROBERTA, hide_index=True)
+    # One above the other, each as wide as its columns: side by side, half the page cut "This run" at 1400 px.
+    st.markdown(t("**This run** ({steps} steps, seed {seed}, {device}, {s:.0f} s in all)",
+                  steps=result.config.steps, seed=result.config.seed, device=messages.plain(result.device),
+                  s=result.seconds))  # a loaded metrics.json says where it ran: shown literally
+    st.dataframe(table, hide_index=True, width="content")
+    st.markdown(t("**RoBERTa, Table 1** (BERT-base, median of 5 runs)"))
+    st.dataframe(ROBERTA, hide_index=True, width="content",
+                 column_config={c: st.column_config.TextColumn(alignment="right") for c in ROBERTA.columns[1:]})
     st.markdown(t("What this small run shows: with one fixed mask per sentence and many passes over a small corpus, "
                   "the static model learns its masked copies (its training loss falls below its held-out loss) "
                   "while the dynamic one keeps seeing new questions. What it does not show: RoBERTa's result at "

@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from dynmask_app import controls, display, results, session
+from dynmask_app import controls, display, missing_page, results, session
 from dynmask_app.i18n import t
 from dynmask_app.page_registry import page as page_spec
 
@@ -48,10 +48,16 @@ def results_in_page(page: str) -> None:
     controls.run_button(page)
     if session.in_fragment_run() and not quick_run(page):
         st.rerun(scope="app")  # this Run reads a long text: computed in a run of the whole page (see quick_run)
+    if session.withdrawn(page):  # the sidebar's input or recipe cannot run, and the last result is not of it
+        st.info(t("**No result shown.** The recipe in the sidebar cannot run as it is (no input yet, a file that "
+                  "could not be read, or a Run that was refused), and the last result was of another input or "
+                  "recipe, so it is hidden. Fix the sidebar, then press **Run**."))
+        return
     notice = results.pending_notice(page)
     outcome: Any = results.compute(page)
     notice.empty()
     results.show_warnings(page)
+    missing_page.show(page)
     if session.active(page) is None:
         st.info(t(spec.empty))
     elif outcome is not None:

@@ -7,8 +7,10 @@ Navigation, links (``page=``), session namespaces and defaults all read from her
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 
@@ -121,9 +123,23 @@ PAGES["sinks"] = PageSpec(
 OTHER_PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/5_MLM_lab.py", "Lesson: static vs dynamic MLM masking", "🎭"),
 )
+#: The ``page=`` value of each page in :data:`OTHER_PAGES` (their own links carry it): id -> file.
+OTHER_PAGE_IDS: dict[str, str] = {"mlm": "pages/5_MLM_lab.py"}
 DEFAULT_PAGE = "playground"
 
 
 def page(page_id: str) -> PageSpec:
     """The page declared with ``page_id`` (KeyError for an unknown id; links are checked before)."""
     return PAGES[page_id]
+
+
+def url_path(file: str) -> str:
+    """A page's address under the app's root, as Streamlit derives it from the file name: ``""`` for ``app.py``
+    (the main page), ``"Step_by_step"`` for ``pages/3_Step_by_step.py`` (the number that orders it dropped)."""
+    return "" if file == PAGES[DEFAULT_PAGE].file else re.sub(r"^\d+[_ -]*", "", PurePosixPath(file).stem)
+
+
+def every_page() -> list[tuple[str, str, str]]:
+    """``(page= id, file, navigation label)`` of every page, in the navigation's order."""
+    nav = {file: label for file, label, _ in OTHER_PAGES}
+    return [(p.id, p.file, p.nav) for p in PAGES.values()] + [(i, f, nav[f]) for i, f in OTHER_PAGE_IDS.items()]

@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from dynmask_app import messages, runner, session
+from dynmask_app.i18n import t
 from dynmask_app.result_cache import SharedResult
 from dynmask_app.state import AppState
 from dynmask_core.recipe import resolve
@@ -27,6 +28,12 @@ def compute(page: str) -> tuple[AppState, dict[str, SharedResult]] | None:
     if state is None:
         return None
     ns = session.ns_of(page)
+    if state.model in st.session_state.get(f"{ns}.failed", {}):
+        # The sidebar tried this model in this same script run (a link that names it) and says why under the model
+        # picker: the message is shown there once, not repeated here, and the model is not tried a second time.
+        st.info(t("**No result.** The model in the sidebar could not be loaded; the message under the model picker "
+                  "says why. Pick another model there, then press **Run**."))
+        return None
     try:
         if state.input_kind == "text":
             runner.policy().check_text(state.input_ref)
@@ -50,9 +57,11 @@ def compute(page: str) -> tuple[AppState, dict[str, SharedResult]] | None:
                 handle.resolve()  # computed here (or found in the shared cache), so errors show in this place
         st.session_state[f"{ns}.shown"] = handles  # handles (keys), never the tensors: see dynmask_app.result_cache
     except ValueError as err:
+        st.session_state.pop(f"{ns}.shown", None)  # nothing is shown: no earlier result under the message
         messages.error(str(err))
         return None
     except Exception as err:  # noqa: BLE001 - the user sees one line, the log keeps the traceback
+        st.session_state.pop(f"{ns}.shown", None)
         log.exception("run failed")
         messages.error(f"Something went wrong: {type(err).__name__}: {str(err)[:300]}")
         return None
@@ -68,7 +77,7 @@ def pending_notice(page: str) -> Any:
     (it pushed the results down and back) cost the browser 0.01-0.05 s per Run in interleaved A/B runs, and it said
     "Loading" for a model that was not loading."""
     state = session.active(page)
-    if state is None or state.model in runner.model_cache() or not _pending(state):
+    if state is None or session.withdrawn(page) or state.model in runner.model_cache() or not _pending(state):
         return _NO_NOTICE
     box = st.empty()
     box.info(f"Loading **{messages.plain(state.model)}** and running the recipe... The first load of a model "

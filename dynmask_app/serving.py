@@ -13,8 +13,8 @@ setting (file key)      environment variable           default
 ``max_text_chars``      ``DYNMASK_MAX_TEXT_CHARS``     64,000 characters
 ``max_tokens``          ``DYNMASK_MAX_TOKENS``         8,192: the longest input a run reads (past the usual 512,
                                                        up to the model's own context)
-``max_image_mb``        ``DYNMASK_MAX_IMAGE_MB``       20
-``max_audio_mb``        ``DYNMASK_MAX_AUDIO_MB``       30
+``max_image_mb``        ``DYNMASK_MAX_IMAGE_MB``       20 (whole MB, at most 20: the uploader states it)
+``max_audio_mb``        ``DYNMASK_MAX_AUDIO_MB``       30 (whole MB, at most 30)
 ``result_budget_mb``    ``DYNMASK_RESULT_BUDGET_MB``   1024: results of every session, in tensor bytes
 ``model_budget_mb``     ``DYNMASK_MODEL_BUDGET_MB``    2048: loaded models, in tensor bytes (the newest stays)
 ``figure_budget_mb``    ``DYNMASK_FIGURE_BUDGET_MB``   64: built figures, shared by every session (JSON bytes)
@@ -112,6 +112,9 @@ class ServingPolicy:
         if self.max_params < 1 or self.max_text_chars < 1 or self.max_tokens < 1 or self.max_image_mb <= 0 \
                 or self.max_audio_mb <= 0 or self.capture_budget_mb <= 0:
             raise ValueError("serving policy: the maximums must be positive")
+        if not (float(self.max_image_mb).is_integer() and float(self.max_audio_mb).is_integer()):
+            raise ValueError("serving policy: max_image_mb and max_audio_mb are whole megabytes (every uploader, "
+                             "Streamlit's own words included, states its limit in whole MB)")
         if min(self.result_budget_mb, self.model_budget_mb, self.figure_budget_mb) < 0 \
                 or not 1 <= self.parallel_runs <= 64:
             raise ValueError("serving policy: the budgets cannot be negative and parallel_runs is 1 to 64")
@@ -217,6 +220,11 @@ class ServingPolicy:
     def max_upload_bytes(self, kind: str) -> int:
         """The largest upload of ``kind`` (``image``/``audio``) in bytes."""
         return int((self.max_image_mb if kind == "image" else self.max_audio_mb) * 2**20)
+
+    def max_upload_mb(self, kind: str) -> int:
+        """The largest upload of ``kind`` in whole MB (of 2**20 bytes): the uploader's ``max_upload_size``, which
+        the browser enforces and states ("20MB per file") beside the app's own label."""
+        return int(self.max_image_mb if kind == "image" else self.max_audio_mb)
 
     def rows(self) -> list[tuple[str, str]]:
         """``(setting, value)`` for the "About this server" panel."""

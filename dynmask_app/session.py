@@ -10,8 +10,9 @@ from dataclasses import replace
 
 import streamlit as st
 
+from dynmask_app import missing_page
 from dynmask_app.i18n import PRESENT_KEY, SESSION_KEY
-from dynmask_app.page_registry import PAGES
+from dynmask_app.page_registry import OTHER_PAGE_IDS, PAGES
 from dynmask_app.state import AppState
 from dynmask_app.widgets import load_widgets
 
@@ -31,6 +32,9 @@ def restore_from_url(page: str) -> None:
     if st.session_state.get(f"{ns}.restored"):
         return
     st.session_state[f"{ns}.restored"] = True
+    asked = missing_page.asked_path()  # a mistyped address: Streamlit runs the main page instead
+    if asked:
+        missing_page.remember("path", asked)
     qp = st.query_params.to_dict()
     if not qp:
         return
@@ -38,11 +42,18 @@ def restore_from_url(page: str) -> None:
     if wanted != page and wanted in PAGES:
         st.session_state[f"{ns}.restored"] = False
         st.switch_page(PAGES[wanted].file, query_params=qp)
+    if wanted in OTHER_PAGE_IDS:  # the MLM lab's own link, opened without its address
+        st.session_state[f"{ns}.restored"] = False
+        st.switch_page(OTHER_PAGE_IDS[wanted], query_params=qp)
+    if wanted not in PAGES:  # said once, by the page (missing_page.show), instead of the recipe's own warning
+        missing_page.remember("link", wanted)
+        qp = {k: v for k, v in qp.items() if k != "page"}
     state, warnings = AppState.from_query_params(qp, page=page)
     st.session_state[SESSION_KEY] = state.lang  # the link's language and presenter mode hold for the session
     st.session_state[PRESENT_KEY] = state.present
     load_widgets(ns, state, force=True)
     st.session_state[f"{ns}.active"] = state
+    st.session_state.pop(f"{ns}.withdrawn", None)
     st.session_state[f"{ns}.warnings"] = warnings
     st.session_state[f"{ns}.checked"] = False
     write_url(state)  # the canonical form: every value the page now uses
@@ -57,9 +68,29 @@ def activate(state: AppState) -> None:
     """Makes ``state`` the page's active recipe (after Run) and writes it to the URL."""
     ns = ns_of(state.page)
     st.session_state[f"{ns}.active"] = state
+    st.session_state.pop(f"{ns}.withdrawn", None)
     st.session_state[f"{ns}.warnings"] = []
+    missing_page.forget()  # a page asked for that does not exist: said until this Run
     st.session_state[f"{ns}.checked"] = False
     write_url(state)
+
+
+def withdraw(page: str) -> bool:
+    """Hides the page's result: the sidebar's input or recipe no longer matches it and cannot run as it is (a Run
+    refused before running, an upload that failed or was removed, another input kind with nothing picked yet). The
+    result stays hidden, in its place a note, until a Run (or a link) makes a recipe active again: a result is only
+    ever shown for the input it belongs to. Returns whether a shown result was hidden just now."""
+    ns = ns_of(page)
+    if active(page) is None or st.session_state.get(f"{ns}.withdrawn"):
+        return False
+    st.session_state[f"{ns}.withdrawn"] = True
+    st.session_state.pop(f"{ns}.shown", None)
+    return True
+
+
+def withdrawn(page: str) -> bool:
+    """Whether the page's result is hidden (see :func:`withdraw`)."""
+    return bool(st.session_state.get(f"{ns_of(page)}.withdrawn")) and active(page) is not None
 
 
 def set_view(page: str, layer: int, head: int) -> None:

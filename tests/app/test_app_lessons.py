@@ -55,11 +55,11 @@ def test_the_lesson_numbers_equal_the_run_for_the_chosen_head(minilm) -> None:
 def test_presenter_mode_and_language_switch_at_once() -> None:
     at = open_page({"page": "steps", "present": "true"})
     ok(at)
-    assert any("<style>" in m.value and "font-size" in m.value for m in at.markdown)
+    assert any("html { font-size" in m.value for m in at.markdown)  # the presenter's large type
     at.button(key="steps.run").click().run()
     at.toggle(key="steps.present").set_value(False).run()
     ok(at)
-    assert not any("<style>" in m.value for m in at.markdown)
+    assert not any("html { font-size" in m.value for m in at.markdown)  # the sidebar's base CSS stays
     assert at.query_params["present"] == "false"
     at.get("button_group")[0].set_value("zh").run()  # the language switch
     ok(at)
@@ -105,6 +105,67 @@ def test_the_mlm_lab_pictures_masks_and_trains_in_both_languages(lang) -> None:
     frame = at.dataframe[0].value
     assert list(frame.iloc[:, 0]) == ["static", "dynamic"] and len(frame) == 2
     assert at.query_params["steps"] == "50" and at.query_params["lang"] == lang
+    assert "mlm.cancel" not in [b.key for b in at.button]  # the training has ended: nothing left to cancel
+
+
+MLM = "pages/5_MLM_lab.py"
+
+
+@pytest.fixture(scope="module")
+def tiny_lab():
+    """A real lab result of a few steps of a very small BERT (seconds), to show without training in the page."""
+    from dynmask_core.lessons import mlm
+
+    return mlm.run_lab(mlm.LabConfig(steps=4, batch_size=8, hidden_size=32, layers=1, heads=2, intermediate_size=64,
+                                     warmup_steps=1, eval_every=2), device="cpu")
+
+
+@pytest.mark.parametrize("outcome", ["done", "failed", "broken", "cancelled"])
+def test_the_mlm_labs_cancel_goes_when_the_training_ends(outcome, tiny_lab, monkeypatch) -> None:
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    from dynmask_core.lessons import mlm
+
+    def run_lab(config, *, progress=None, observe=None, **kwargs):
+        progress(0.5, "static: step 2/4")
+        if outcome == "failed":
+            raise ValueError("no corpus here")
+        if outcome == "broken":
+            raise RuntimeError("boom")
+        if outcome == "cancelled":
+            raise StopException  # what a click on Cancel does to the run under way: Streamlit stops it mid-way
+        return tiny_lab
+
+    monkeypatch.setattr(mlm, "run_lab", run_lab)
+    at = open_page({"steps": "50"}, page=MLM)
+    ok(at)
+    assert [b.key for b in at.button if b.key == "mlm.train"]
+    at.button(key="mlm.train").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "mlm.cancel" not in [b.key for b in at.button]  # the run is over: its Cancel is gone, and its bar
+    assert not at.get("progress")
+    errors = [e.value.replace("\\", "") for e in at.error]  # shown literally: markdown punctuation is escaped
+    if outcome == "done":
+        assert not errors and list(at.dataframe[0].value.iloc[:, 0]) == ["static", "dynamic"]
+    elif outcome == "failed":
+        assert errors == ["no corpus here"] and not at.dataframe
+    elif outcome == "broken":
+        assert errors == ["Something went wrong while training: RuntimeError: boom"] and not at.dataframe
+    else:
+        assert not errors and not at.dataframe
+
+
+def test_robertas_table_1_shows_the_published_digits(tiny_lab) -> None:
+    at = AppTest.from_file(str(ROOT / MLM), default_timeout=180)
+    at.session_state["mlm.result"] = tiny_lab  # a run to show, as after Train both
+    at.run()
+    ok(at)
+    run, table1 = (d.value for d in at.dataframe)
+    assert len(run.columns) == 5
+    assert table1["MNLI-m"].tolist() == ["84.3", "84.3", "84.0"]  # 84.0 as printed, not 84
+    assert table1.iloc[:, 1:].map(len).eq(4).all().all()  # every published number with its one decimal
+    assert table1["SQuAD 2.0 F1"].tolist() == ["76.3", "78.3", "78.7"]
+    assert table1["SST-2"].tolist() == ["92.8", "92.5", "92.9"]
 
 
 def test_a_bad_link_value_is_a_warning() -> None:

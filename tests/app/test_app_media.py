@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 import transformers as tf
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from dynmask_app.state import AppState
@@ -80,3 +85,112 @@ def test_bundled_media_links_with_input_masks(state: AppState, titles: tuple[str
         assert text in shown, text
     result = next(iter(at.session_state["pg.shown"].values())).resolve()
     assert result.hidden is not None and bool(result.hidden.any()) and result.seed == state.seed
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# A result is shown only for the input it belongs to (issue 22, item 4): after a good run, a bad upload, a removed
+# upload or a switch of input kind leaves the sidebar without a usable input; Run then says so, and the old result
+# must not stay under the message (a note says it is hidden).
+
+GOOD = {"image": ("red-square.png", "image/png"), "audio": ("tone.wav", "audio/wav")}
+WORD = {"image": "picture", "audio": "recording"}
+#: What the main area may hold while no result is shown: the page's heading, the Run button, messages, layout.
+NO_RESULT = {"main", "title", "caption", "flex_container", "button", "error", "info", "empty"}
+
+
+def good_file(kind: str) -> bytes:
+    buf = io.BytesIO()
+    if kind == "image":
+        canvas = np.full((64, 64, 3), 235, np.uint8)
+        canvas[20:44, 20:44] = (200, 30, 30)
+        Image.fromarray(canvas).save(buf, format="PNG")
+    else:
+        t = np.arange(16000) / 16000
+        sf.write(buf, (0.3 * np.sin(2 * np.pi * 330 * t) * np.hanning(t.size)).astype(np.float32), 16000,
+                 format="WAV")
+    return buf.getvalue()
+
+
+def drawn(at: AppTest) -> set[str]:
+    """The kinds of element in the main area (the sidebar left out; style sheets are not content)."""
+    return {node.type for node in at.main
+            if not (node.type == "markdown" and str(node.value).lstrip().startswith("<style"))}
+
+
+def errors(at: AppTest) -> str:
+    return " | ".join(re.sub(r"\\(.)", r"\1", e.value) for e in at.error)  # messages.plain escapes markdown
+
+
+def assert_no_result(at: AppTest, ns: str) -> None:
+    """Nothing of a result is drawn, only a note that says the last one is hidden; none is kept as shown."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert drawn(at) <= NO_RESULT, drawn(at) - NO_RESULT
+    assert not at.get("plotly_chart") and not at.get("vega_lite_chart") and not at.metric
+    assert any("No result shown" in i.value for i in at.info), [i.value for i in at.info]
+    assert f"{ns}.shown" not in at.session_state
+
+
+def assert_result(at: AppTest, ns: str) -> None:
+    assert not at.exception and not at.error, errors(at)
+    assert at.get("plotly_chart") and not any("No result shown" in i.value for i in at.info)
+    assert f"{ns}.shown" in at.session_state
+
+
+def upload_and_run(at: AppTest, ns: str, kind: str, name: str, data: bytes, mime: str) -> AppTest:
+    at.file_uploader(key=f"{ns}.{kind}_upload").set_value((name, data, mime)).run()
+    return at.button(key=f"{ns}.run").click().run()
+
+
+def open_upload(path: str, ns: str, kind: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / path), default_timeout=300).run()
+    at.radio(key=f"{ns}.kind").set_value(kind).run()
+    return at.radio(key=f"{ns}.{kind}_origin").set_value(f"Upload a {WORD[kind]}").run()
+
+
+@pytest.mark.parametrize("kind", ["image", "audio"])
+def test_a_bad_or_removed_upload_after_a_good_run_hides_the_old_result(kind: str) -> None:
+    name, mime = GOOD[kind]
+    at = upload_and_run(open_upload("app.py", "pg", kind), "pg", kind, name, good_file(kind), mime)
+    assert_result(at, "pg")
+    bad = f"x.{name.rsplit('.', 1)[1]}"
+    at.file_uploader(key=f"pg.{kind}_upload").set_value((bad, b"this is a text file", mime)).run()
+    assert "x." in errors(at) and "corrupt" in errors(at)  # the upload's own message, in the sidebar
+    assert_no_result(at, "pg")  # already hidden: the sidebar has no usable input any more
+    at.button(key="pg.run").click().run()
+    assert f"Upload a {WORD[kind]} first" in errors(at)
+    assert_no_result(at, "pg")
+    at.run()  # still hidden when the whole page is drawn again (e.g. another language)
+    assert_no_result(at, "pg")
+
+    at = upload_and_run(at, "pg", kind, name, good_file(kind), mime)  # a good file and Run: shown again
+    assert_result(at, "pg")
+    at.file_uploader(key=f"pg.{kind}_upload").clear().run()  # removed
+    at.button(key="pg.run").click().run()
+    assert f"Upload a {WORD[kind]} first" in errors(at)
+    assert_no_result(at, "pg")
+
+
+def test_another_input_kind_with_nothing_picked_hides_the_texts_result() -> None:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+    at.button(key="pg.run").click().run()
+    assert_result(at, "pg")
+    at.radio(key="pg.kind").set_value("image").run()
+    at.radio(key="pg.image_origin").set_value("Upload a picture").run()
+    at.button(key="pg.run").click().run()
+    assert "Upload a picture first" in errors(at)
+    assert_no_result(at, "pg")
+    at.radio(key="pg.image_origin").set_value("Bundled sample").run()  # a usable input again: Run shows its result
+    at.button(key="pg.run").click().run()
+    assert_result(at, "pg")
+    assert at.session_state["pg.active"].input_kind == "image"
+
+
+@pytest.mark.parametrize(("path", "ns"), [("pages/1_Compare.py", "cmp"), ("pages/2_Attribution.py", "attr")],
+                         ids=["compare", "attribution"])
+def test_compare_and_attribution_hide_the_old_result_after_a_bad_upload(path: str, ns: str) -> None:
+    at = upload_and_run(open_upload(path, ns, "image"), ns, "image", "red-square.png", good_file("image"),
+                        "image/png")
+    assert_result(at, ns)
+    at = upload_and_run(at, ns, "image", "x.png", b"this is a text file", "image/png")
+    assert "Upload a picture first" in errors(at)
+    assert_no_result(at, ns)

@@ -135,12 +135,17 @@ def test_bad_model_id_shows_error_and_keeps_the_rest() -> None:
     at.text_input(key="pg.model_custom").set_value("no-such-org/no-such-model").run()
     ok(at)
     assert any("no-such-model" in e.value for e in at.error)
+    assert {m.label: m.value for m in at.metric}["KL(baseline ‖ masked)"] == kl_before  # no Run yet: still shown
     at.button(key="pg.run").click().run()
     ok(at)
     assert any("no-such-model" in e.value for e in at.error)
-    assert {m.label: m.value for m in at.metric}["KL(baseline ‖ masked)"] == kl_before
+    # the Run was refused: minilm's result is not left under the message as if it were this model's (issue 22)
+    assert not at.metric and not charts(at) and any("No result shown" in i.value for i in at.info)
     assert at.text_area(key="pg.text").value.startswith("The film")
     assert at.query_params["model"] in ("minilm", ["minilm"])
+    at.text_input(key="pg.model_custom").set_value("").run()
+    at.button(key="pg.run").click().run()
+    assert {m.label: m.value for m in at.metric}["KL(baseline ‖ masked)"] == kl_before  # a good Run: shown again
 
 
 def test_unsupported_text_shows_error_not_traceback() -> None:

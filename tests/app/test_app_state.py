@@ -111,3 +111,80 @@ def test_non_finite_numbers_in_a_link_are_warnings_not_crashes() -> None:
         state, warnings = AppState.from_query_params({"s": "sliding_window", "p.radius": value})
         assert len(warnings) == 1 and "radius" in warnings[0], value
         assert dict(state.params)["radius"] == 2
+
+
+# ------------------------------------------------------------------------------------- links opened in the app
+
+
+def _open(query: dict[str, str], file: str = "app.py"):
+    from tests.app.pages import open_page
+
+    return open_page(file, query)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_link_with_an_unknown_model_says_so_once(lang) -> None:
+    from dynmask_app.i18n import translate
+
+    at = _open({"model": "no-such-org/no-such-model", "lang": lang})
+    assert not at.exception
+    said = [e.value for e in at.error if "no-such-model" in e.value]
+    assert len(said) == 1, said  # under the model picker, not again in the results area
+    assert [e.value for e in at.sidebar.error] == said
+    (note,) = at.info  # in place of the results: where the message is
+    assert note.value == translate("**No result.** The model in the sidebar could not be loaded; the message under "
+                                   "the model picker says why. Pick another model there, then press **Run**.", lang)
+
+
+def _page_box(at, lang: str) -> str:
+    from dynmask_app.i18n import translate
+
+    boxes = [w.value for w in at.warning]
+    assert len(boxes) == 1, boxes  # one message about it: not also the recipe's own "Unknown page"
+    head = translate("There is no page {name} in this app, so this is the page {here}. The pages are: {pages}.", lang)
+    assert boxes[0].startswith(head.split("{name}")[0]), boxes[0]
+    for nav in ("Playground", "Compare two strategies", "Attribution", "Lesson: static vs dynamic MLM masking"):
+        assert translate(nav, lang).replace(":", "\\:") in boxes[0]
+    return boxes[0]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_an_unknown_page_in_a_link_is_said_with_the_pages_there_are(lang) -> None:
+    from dynmask_app.i18n import translate
+
+    at = _open({"page": "atribution", "lang": lang})
+    assert not at.exception and not at.error
+    box = _page_box(at, lang)
+    assert "page='atribution'" in box and "page=attribution\\)" in box and "page=mlm\\)" in box
+    assert at.title[0].value == translate("Attention masks, inside a real model", lang)  # the Playground
+    at.button(key="pg.run").click().run()  # said until the next Run, like the link's other warnings
+    assert not at.warning
+
+
+def test_an_unknown_page_is_shown_literally() -> None:
+    at = _open({"page": "**x**[y](https://e.com)<b>"})
+    box = _page_box(at, "en")
+    assert "\\*\\*x\\*\\*\\[y\\]\\(https" in box and "\\<b\\>" in box
+
+
+def test_the_mlm_labs_own_link_opens_the_mlm_lab() -> None:
+    at = _open({"page": "mlm", "seed": "3", "steps": "50"})
+    assert not at.exception and not at.warning
+    assert at.title[0].value == "Static vs dynamic masking in BERT-style pre-training"
+    assert at.number_input(key="mlm.seed").value == 3
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_mistyped_address_says_the_page_does_not_exist(lang, monkeypatch) -> None:
+    from streamlit.runtime.pages_manager import PagesManager
+
+    intent = PagesManager.set_script_intent
+
+    def asked(self, page_script_hash, page_name):  # the browser asked for http://host/Atribution
+        intent(self, page_script_hash, page_name or "Atribution")
+
+    monkeypatch.setattr(PagesManager, "set_script_intent", asked)
+    at = _open({"lang": lang} if lang != "en" else {})
+    assert not at.exception and not at.error
+    box = _page_box(at, lang)
+    assert "'/Atribution'" in box and "\\(/Attribution\\)" in box and "\\(/MLM\\_lab\\)" in box and "\\(/\\)" in box

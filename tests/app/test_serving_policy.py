@@ -3,6 +3,7 @@ line that never tell whether a path exists, a size cap checked before loading, i
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,35 @@ def test_a_text_longer_than_the_server_takes_is_refused() -> None:
     with pytest.raises(ValueError, match="takes up to 10[.]"):
         ServingPolicy(max_text_chars=10).check_text("a" * 11)
     assert ServingPolicy(max_image_mb=2).max_upload_bytes("image") == 2 * 2**20
+
+
+def test_every_uploader_states_the_limit_the_app_takes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22, item 5: one limit per uploader, the same in its label and in Streamlit's own "N MB per file" (the
+    widget's ``max_upload_size``, which the browser also enforces), never Streamlit's default 200 MB."""
+    from dynmask_app import runner
+    from dynmask_core.lessons.mlm import MAX_RUN_BYTES
+    from dynmask_core.masks.custom import MAX_FILE_BYTES
+    from dynmask_core.modalities.files import MAX_AUDIO_BYTES, MAX_IMAGE_BYTES
+
+    policy = ServingPolicy(max_image_mb=5, max_audio_mb=7)  # an operator's lower limits are what the uploaders say
+    monkeypatch.setattr(runner, "policy", lambda: policy)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    for kind, word in (("image", "picture"), ("audio", "recording")):
+        at.radio(key="pg.kind").set_value(kind).run()
+        at.radio(key=f"pg.{kind}_origin").set_value(f"Upload a {word}").run()
+        uploader = at.file_uploader(key=f"pg.{kind}_upload")
+        limit = policy.max_upload_mb(kind)
+        assert uploader.proto.max_upload_size_mb == limit and f"(up to {limit} MB)" in uploader.label, kind
+        assert limit * 2**20 == policy.max_upload_bytes(kind)  # what inputs._store refuses above
+    at.radio(key="pg.kind").set_value("text").run()
+    at.selectbox(key="pg.s1").set_value("custom").run()
+    assert at.file_uploader(key="pg.p1.custom.matrix.file").proto.max_upload_size_mb * 2**20 == MAX_FILE_BYTES
+    assert not at.exception
+    lab = AppTest.from_file(str(ROOT / "pages" / "5_MLM_lab.py"), default_timeout=120).run()
+    assert lab.file_uploader(key="mlm.load").proto.max_upload_size_mb * 2**20 == MAX_RUN_BYTES
+    assert not lab.exception
+    # the server takes no more than the largest of them (Streamlit's default would take 200 MB bodies)
+    server = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text("utf-8"))["server"]["maxUploadSize"]
+    assert server * 2**20 == max(MAX_IMAGE_BYTES, MAX_AUDIO_BYTES, MAX_FILE_BYTES, MAX_RUN_BYTES)
+    with pytest.raises(ValueError, match="whole megabytes"):
+        ServingPolicy(max_image_mb=0.5)  # the uploader could not state it (Streamlit's limit is whole MB)
