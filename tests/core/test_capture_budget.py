@@ -140,7 +140,7 @@ def test_the_command_line_writes_a_budgeted_run_and_refuses_bad_budget_options(t
     assert np.allclose(np.load(tmp_path / "b" / "baseline_pooled_attention.npy"),
                        pool2d(np.load(tmp_path / "full" / "baseline_attention.npy"), record["capture"]["block"]),
                        atol=1e-6)
-    for bad, says in ((("--capture-budget-mb", "0"), "must be more than 0"),
+    for bad, says in ((("--capture-budget-mb", "0"), "takes a number from 1 to 1,048,576"),
                       (("--capture-budget-mb", "nan"), "takes a number"),
                       (("--capture-budget-mb", "1", "--keep-full", "3"), "takes LAYER:HEAD"),
                       (("--capture-budget-mb", "1", "--keep-full", "9:0"), "outside the model")):
