@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pytest
+
 from dynmask_app.state import AppState
 from dynmask_core.recipe import MAX_URL_TEXT
 from tests.e2e.harness import EXCEPTION, app_server, new_context, server_pid
@@ -52,6 +54,10 @@ def _long_text(seed: int) -> str:
     return text
 
 
+# A hang guard, not a speed check: four waves of five 512-token SmolLM2 sessions took 130 s a wave at bb2721e and
+# 151 s now (measured 2026-12-07 on this 2-core machine, model load in the first), so the whole test passes the
+# suite's 600 s default.
+@pytest.mark.timeout(1500)
 def test_twenty_long_links_at_once_stay_within_the_result_budget(browser, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("DYNMASK_RESULT_BUDGET_MB", str(BUDGET_MB))
     with app_server(timeout=120, log_path=tmp_path / "streamlit.log") as url:

@@ -35,6 +35,8 @@ def radio_choices(page) -> dict[str, str]:
 def test_run_after_chinese_then_presenter(app_url, page, screenshot):
     open_app(page, app_url)
     no_exception(page)
+    # the sidebar's radios drawn (a busy server can still be sending them when the first run reads as finished)
+    page.get_by_test_id("stSidebar").get_by_test_id("stRadio").nth(1).wait_for(timeout=60_000)
     assert radio_choices(page)["Combine with a second strategy"] == "no second strategy"
     click(page, page.get_by_test_id("stSidebar").get_by_text("简体中文", exact=True))
     no_exception(page)
