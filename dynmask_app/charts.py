@@ -28,3 +28,9 @@ def plotly(fig: Any, name: str = "dynmask", key: str | None = None, where: Any =
 def altair(chart: Any, where: Any = None) -> None:
     """An Altair chart (sized for a projector in presenter mode)."""
     (where or st).altair_chart(projector_chart(chart) if presenting() else chart, width="stretch")
+
+
+def columns(n: int) -> list[Any]:
+    """``n`` side-by-side columns for charts, or, in presenter mode, ``n`` full-width blocks one under the other
+    (18 px numbers in half a 1024 px page overflow their cells)."""
+    return [st.container() for _ in range(n)] if presenting() else list(st.columns(n))

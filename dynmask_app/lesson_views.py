@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dynmask_app import messages, runner, session
+from dynmask_app import charts, messages, runner, session
 from dynmask_app.i18n import t
 from dynmask_app.state import AppState
 from dynmask_app.views import show_figure
@@ -124,7 +124,7 @@ def _show_steps(steps: Any, keep: Any, head: int, tokens: list[str]) -> None:
         show_figure(numbers_figure(matrix, tokens, dims, f"{name} ({len(tokens)} x {d})", decimals=1),
                     f"step-{name}", f"lesson_{name}")
     st.subheader(t("Step 5: scores, scaling, mask, softmax"))
-    cols = st.columns(2)
+    cols = charts.columns(2)
     with cols[0]:
         show_figure(numbers_figure(steps.scores, tokens, tokens, t("Scores Q·Kᵀ")), "step-scores", "lesson_scores")
         st.caption(t("How well each query matches each key (a dot product)."))
@@ -133,7 +133,7 @@ def _show_steps(steps: Any, keep: Any, head: int, tokens: list[str]) -> None:
                     "step-scaled", "lesson_scaled")
         st.caption(t("Divided by √d so the softmax does not saturate as d grows."))
     additive = np.where(steps.allowed, 0.0, -np.inf)
-    cols = st.columns(2)
+    cols = charts.columns(2)
     with cols[0]:
         show_figure(numbers_figure(additive, tokens, tokens, t("The mask as numbers: 0 or −∞"), "Greys",
                                    decimals=0), "step-mask", "lesson_mask")
@@ -141,7 +141,7 @@ def _show_steps(steps: Any, keep: Any, head: int, tokens: list[str]) -> None:
     with cols[1]:
         show_figure(numbers_figure(steps.masked, tokens, tokens, t("Scaled scores + mask")), "step-masked",
                     "lesson_masked")
-    cols = st.columns(2)
+    cols = charts.columns(2)
     with cols[0]:
         show_figure(numbers_figure(steps.weights, tokens, tokens, t("Softmax of each row: the attention weights"),
                                    "Blues", decimals=3, symmetric=False), "step-weights", "lesson_weights")

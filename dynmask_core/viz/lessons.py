@@ -43,7 +43,9 @@ def numbers_figure(matrix: Any, rows: Sequence[str], cols: Sequence[str], title:
     fig.update_layout(title={"text": inert(title), "x": 0.0}, height=height or max(180, 34 * m.shape[0] + 90),
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, font={"size": 14})
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(type="category", side="top")
+    # the key labels under the matrix, as on every heatmap of the app: on top they ran into the title (turned labels
+    # in a narrow column, and more so in presenter mode)
+    fig.update_xaxes(type="category", side="bottom", automargin=True)
     return fig
 
 

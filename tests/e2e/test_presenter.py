@@ -65,3 +65,24 @@ def test_the_sidebar_shows_its_labels_whole(app_url, new_page, present):
         assert box is not None and box["x"] + box["width"] <= sidebar["x"] + sidebar["width"], name
         label = page.get_by_test_id("stSidebar").get_by_text(name, exact=True).first
         assert label.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), f"{name} is cut"
+
+
+#: Per chart: how many key labels overlap the chart's title.
+TITLE_OVERLAPS = """() => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]')).map(chart => {
+    const title = chart.querySelector('.gtitle'); if (!title) return 0;
+    const tb = title.getBoundingClientRect();
+    return Array.from(chart.querySelectorAll('.xtick text')).map(t => t.getBoundingClientRect())
+      .filter(r => r.top < tb.bottom && r.bottom > tb.top && r.left < tb.right && r.right > tb.left).length; })"""
+
+
+@pytest.mark.parametrize("present", [False, True], ids=["normal", "presenter"])
+def test_the_lesson_chart_titles_clear_the_column_labels(app_url, new_page, present):
+    page = new_page()
+    page.set_viewport_size({"width": 1024, "height": 768})
+    steps = AppState(page="steps", input_ref="apple banana orange", strategy="causal", present=present)
+    open_app(page, f"{app_url}/Step_by_step?{urlencode(steps.to_query_params())}")
+    no_exception(page)
+    wait_charts(page, 9)
+    assert set(page.evaluate(TITLE_OVERLAPS)) == {0}
+    if present:
+        assert _small_texts(page) == []
