@@ -2,9 +2,9 @@
 
 Streamlit's ASGI entry point: it serves ``app.py`` and its ``pages/`` exactly as ``streamlit run app.py`` does (same
 ``.streamlit/config.toml``, flags, health check, websocket), with one middleware in front: Streamlit's hashed frontend
-bundle (~8 MB per fresh browser) is served from memory, gzip-compressed once (:mod:`dynmask_app.static_assets`),
+bundle (~8 MB per fresh browser) is served from memory, gzip-compressed once (:mod:`dynmask_app.server.static_assets`),
 instead of being read from disk in 64 KB chunks through Streamlit's whole middleware stack on every fresh browser.
-The C allocator is told to give freed memory back (:mod:`dynmask_app.allocator`), so the result budget holds.
+The C allocator is told to give freed memory back (:mod:`dynmask_app.server.allocator`), so the result budget holds.
 
 ``streamlit run app.py`` still works (without that middleware); tests use ``AppTest.from_file("app.py")``.
 """
@@ -22,8 +22,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import streamlit as st  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from dynmask_app.allocator import return_freed_memory  # noqa: E402
-from dynmask_app.static_assets import StaticAssetsMiddleware  # noqa: E402
+from dynmask_app.server.allocator import return_freed_memory  # noqa: E402
+from dynmask_app.server.static_assets import StaticAssetsMiddleware  # noqa: E402
 
-return_freed_memory()  # freed results go back to the system (dynmask_app/allocator.py)
+return_freed_memory()  # freed results go back to the system (dynmask_app/server/allocator.py)
 app = st.App("app.py", middleware=[Middleware(StaticAssetsMiddleware)])

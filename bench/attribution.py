@@ -29,9 +29,9 @@ from captum.attr import LayerIntegratedGradients  # noqa: E402
 
 from bench.engine_overhead import sentence_of  # noqa: E402
 from dynmask_core.attribution.methods import attribute_side  # noqa: E402
-from dynmask_core.attribution.spaces import baseline_token_id  # noqa: E402
 from dynmask_core.attribution.targets import resolve_target  # noqa: E402
 from dynmask_core.masks import MaskPlan  # noqa: E402
+from dynmask_core.modalities.text import baseline_token_id  # noqa: E402
 from dynmask_core.models import load  # noqa: E402
 
 

@@ -6,7 +6,7 @@ Chinese catalogue is ``dynmask_app/locale/zh_CN/LC_MESSAGES/dynmask.po`` (standa
 catalogue, so a new strategy without a translation shows its English text. The PO file is read with a small reader
 here (no compile step, no ``.mo`` file to keep in sync); a missing entry falls back to English.
 
-The language is part of the recipe (``lang=`` in the link): see :mod:`dynmask_app.display`.
+The language is part of the recipe (``lang=`` in the link): see :mod:`dynmask_app.editor.display`.
 """
 
 from __future__ import annotations

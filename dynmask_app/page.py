@@ -10,16 +10,20 @@ from typing import Any
 
 import streamlit as st
 
-from dynmask_app import controls, display, missing_page, results, session
+from dynmask_app import missing_page, session
+from dynmask_app.editor import controls, display, widgets
 from dynmask_app.i18n import t
 from dynmask_app.page_registry import page as page_spec
+from dynmask_app.views import results
 
 
 def render_page(page: str) -> None:
     """Draws the page declared as ``page`` in :mod:`dynmask_app.page_registry`."""
     spec = page_spec(page)
     st.set_page_config(page_title=f"dynmask: {spec.tab}", page_icon="🎭", layout="wide")
-    session.restore_from_url(page)
+    opened = session.restore_from_url(page)
+    if opened is not None:
+        widgets.load_widgets(session.ns_of(page), opened, force=True)
     display.keep_in_sync(page)
     display.apply_presenter()
     st.title(t(spec.title))

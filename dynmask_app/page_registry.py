@@ -59,7 +59,7 @@ PAGES: dict[str, PageSpec] = {p.id: p for p in (
         title="Attention masks, inside a real model",
         caption="Pick a text, a model and a mask strategy, then press Run. The model runs with and without your "
                 "mask; everything you see is what the model actually used.",
-        sides=("main",), views="dynmask_app.views:result_views",
+        sides=("main",), views="dynmask_app.views.playground:result_views",
         defaults={"strategy": "sliding_window", "op": "none", "strategy2": "none"},
         empty="**Start here.** In the sidebar: 1. type a sentence or pick an example, 2. choose a model, "
               "3. choose a mask strategy and its parameters (optionally combine two), 4. press **Run**.\n\n"
@@ -72,7 +72,7 @@ PAGES: dict[str, PageSpec] = {p.id: p for p in (
         title="Compare two strategies",
         caption="Same text, same model, two masks. A static mask depends only on sizes; a dynamic one on the input, "
                 "the scores or a seed.",
-        sides=("a", "b"), views="dynmask_app.compare_views:compare_views",
+        sides=("a", "b"), views="dynmask_app.views.compare:compare_views",
         defaults={"strategy": "sliding_window", "op": "none", "strategy2": "random_dynamic"},
         empty="**Nothing to compare yet.** In the sidebar: type or pick a text, choose strategy A and strategy B, "
               "then press **Run**. Both run on the same input, drawn on the same colour scales, with their "
@@ -85,7 +85,7 @@ PAGES["attribution"] = PageSpec(
     title="What did the prediction depend on?",
     caption="Attention shows where a model looked; attribution shows what its prediction depended on. Both runs, "
             "with and without your mask, explain the same number, on one colour scale.",
-    sides=("main",), views="dynmask_app.attribution_views:attribution_views",
+    sides=("main",), views="dynmask_app.views.attribution:attribution_views",
     defaults={"strategy": "sliding_window", "op": "none", "strategy2": "none"},
     empty="**Start here.** In the sidebar: pick an input, a model and a mask strategy, then under **What to "
           "explain** a method (integrated gradients is a good first choice) and a target (`predicted` explains "
@@ -100,7 +100,7 @@ PAGES["steps"] = PageSpec(
     tab="Step by step", title="Attention, step by step",
     caption="One layer and one head of a real model: Q, K, V, the scores, the scaling, the mask, the softmax and the "
             "output, with the numbers the model used. Edit the mask and watch every later step change.",
-    sides=("main",), views="dynmask_app.lesson_views:steps_views",
+    sides=("main",), views="dynmask_app.views.steps:steps_views",
     defaults={"strategy": "causal", "op": "none", "strategy2": "none", "input_ref": "apple banana orange"},
     empty="**Start here.** The sidebar holds the source article's own example, the three words *apple banana "
           "orange*, with a causal mask. Press **Run**: the model runs, and you see how one head of one layer turns "
@@ -111,7 +111,7 @@ PAGES["sinks"] = PageSpec(
     tab="Attention sinks", title="Attention sinks: why windows keep the first token",
     caption="A causal language model parks much of its attention on the first token. A sliding window that drops "
             "it breaks the prediction; keeping that one token brings most of it back.",
-    sides=("main",), views="dynmask_app.sinks_views:sinks_views",
+    sides=("main",), views="dynmask_app.views.sinks:sinks_views",
     defaults={"model": "smollm2", "input_ref": "The capital of France is", "strategy": "sliding_window",
               "params": (("radius", 3),), "op": "none", "strategy2": "none"},
     empty="**Start here.** The sidebar holds SmolLM2, the prompt *The capital of France is* and a sliding window "

@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
+from dynmask_core.masks.plan import MAX_SEED
 from dynmask_core.messages import shown
 
 
@@ -32,7 +33,7 @@ MAX_TOKENS_RANGE = (1, 10_000_000)
 CAPTURE_MB_RANGE = (1.0, 1_048_576.0)  # 1 MB to 1 TB
 STEPS_RANGE = (1, 1_000_000)
 EPOCHS_RANGE = (1, 1000)
-SEED_RANGE = (0, 2**31 - 1)
+SEED_RANGE = (0, MAX_SEED)
 POSITION_RANGE = (0, 1_000_000)  # a layer or head index of --keep-full (the model's own size is checked later)
 
 
@@ -106,7 +107,7 @@ def _recipe_run(args: argparse.Namespace, page: str) -> tuple:
     Returns:
         ``(recipe, out, loaded, plan, prepared, input_record)``.
     """
-    from dynmask_core.modalities import TextSource, encode
+    from dynmask_core.modalities import encode
     from dynmask_core.models import load
     from dynmask_core.recipe import resolve
     from dynmask_core.recipe.cli_args import input_from_args, recipe_from_args
@@ -125,8 +126,8 @@ def _recipe_run(args: argparse.Namespace, page: str) -> tuple:
         loaded = load(recipe.model, device=args.device, progress=progress, dtype=getattr(args, "dtype", None))
         resolved = resolve(recipe, loaded, strict=True)
         plan = resolved.plan if recipe.seed is None else replace(resolved.plan, seed=recipe.seed)  # as given
-        if isinstance(source, TextSource) and args.max_tokens is not None:
-            source = TextSource(source.text, args.max_tokens)
+        if args.max_tokens is not None and hasattr(source, "max_tokens"):  # a source that can be cut (text)
+            source = replace(source, max_tokens=args.max_tokens)
         prepared = encode(loaded, source)
     except ValueError as err:
         raise CliError(str(err)) from None
@@ -235,8 +236,9 @@ def _written(write: Any, out: Path) -> Any:
 
 def _note_truncated(prepared) -> None:
     if prepared.truncated:
-        what = "text was cut to" if prepared.kind == "text" else f"{prepared.kind} was cut to fit the model's"
-        print(f"note: the {what} {len(prepared.labels)} positions", file=sys.stderr)
+        from dynmask_core.modalities import modality
+
+        print(f"note: the {modality(prepared.kind).noun} was cut to {len(prepared.labels)} positions", file=sys.stderr)
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -262,8 +264,8 @@ def cmd_mlm_mask(args: argparse.Namespace) -> int:
         raise CliError("--text must not be empty")
     if not 1 <= args.epochs <= mlm.MAX_EPOCHS:
         raise CliError(f"--epochs must be from 1 to {mlm.MAX_EPOCHS}, got {args.epochs}")
-    if not 0 <= args.seed <= mlm.MAX_SEED:
-        raise CliError(f"--seed must be from 0 to {mlm.MAX_SEED}, got {args.seed}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise CliError(f"--seed must be from 0 to {MAX_SEED}, got {args.seed}")
     try:
         masking = mlm.mask_text(args.text, recipe=args.recipe, seed=args.seed, epochs=args.epochs)
     except ValueError as err:
@@ -286,8 +288,8 @@ def cmd_mlm_lab(args: argparse.Namespace) -> int:
     from dynmask_core.lessons import mlm
 
     steps = mlm.LabConfig().steps if args.steps is None else args.steps
-    if not 0 <= args.seed <= mlm.MAX_SEED:
-        raise CliError(f"--seed must be from 0 to {mlm.MAX_SEED}, got {args.seed}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise CliError(f"--seed must be from 0 to {MAX_SEED}, got {args.seed}")
     out = _out_folder(args.out)
 
     def progress(fraction: float, text: str) -> None:

@@ -223,21 +223,10 @@ class RunResult:
         return self.baseline_output.summary()
 
     def geometry_dict(self) -> dict[str, Any] | None:
-        """``{"grid": [rows, cols], "cls": bool, "prefix": int}`` for images, ``{"frames", "seconds_per_frame",
-        "prefix"}`` for audio (plus ``grid`` and ``cls`` for patch models such as AST). ``prefix`` counts the positions
-        before the first patch or frame (CLS, DIST, registers): ``cls`` alone cannot say whether that is 1 or 2."""
-        g = self.geometry
-        if g is None:
-            return None
-        if self.kind == "audio" and g.seconds_per_frame is not None:
-            frames = g.grid[1] if g.grid is not None else len(self.tokens) - g.prefix
-            out: dict[str, Any] = {"frames": frames, "seconds_per_frame": g.seconds_per_frame, "prefix": g.prefix}
-            if g.grid is not None:  # AST: frequency x time patches
-                out.update(grid=list(g.grid), cls=g.prefix > 0)
-            return out
-        if g.grid is not None:
-            return {"grid": list(g.grid), "cls": g.prefix > 0, "prefix": g.prefix}
-        return None
+        """Where the positions lie on the input (see :meth:`~dynmask_core.modalities.Geometry.to_dict`): ``{"grid",
+        "cls", "prefix"}`` for images, ``{"frames", "seconds_per_frame", "prefix"}`` for audio (plus ``grid`` and
+        ``cls`` for patch models such as AST), None for text."""
+        return None if self.geometry is None else self.geometry.to_dict(len(self.tokens))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no big arrays)."""

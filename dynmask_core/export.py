@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from dynmask_core._arrays import as_array
+from dynmask_core.modalities import modality
 
 #: Characters a download's file name keeps; anything else (slashes, colons, quotes, spaces, controls) becomes "_".
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -205,14 +206,15 @@ def budgeted_run_files(result: Any) -> dict[str, bytes]:
 
 def attribution_files(result: Any) -> dict[str, bytes]:
     """The files of an attribution: ``attribution.json`` (see ``AttributionResult.to_dict``), ``attribution.npy`` and
-    ``baseline_attribution.npy`` (float64 (T,), one score per position), and for images ``attribution_pixels.npy`` /
-    ``baseline_attribution_pixels.npy`` ((H, W), channels summed), for spectrogram audio ``attribution_frames.npy``
-    / ``baseline_attribution_frames.npy`` ((frames,), mel bins summed)."""
+    ``baseline_attribution.npy`` (float64 (T,), one score per position), and when the input has an overlay map,
+    ``attribution_<name>.npy`` / ``baseline_attribution_<name>.npy``, ``<name>`` its modality's ``overlay_name``:
+    for images ``pixels`` ((H, W), channels summed), for spectrogram audio ``frames`` ((frames,), mel bins
+    summed)."""
     files = {"attribution.json": json_bytes(result.to_dict()),
              "attribution.npy": npy_bytes(np.asarray(result.masked.positions, dtype=np.float64)),
              "baseline_attribution.npy": npy_bytes(np.asarray(result.baseline.positions, dtype=np.float64))}
     if result.masked.overlay is not None:
-        name = "pixels" if result.kind == "image" else "frames"
+        name = modality(result.kind).overlay_name
         files[f"attribution_{name}.npy"] = npy_bytes(np.asarray(result.masked.overlay, dtype=np.float64))
         files[f"baseline_attribution_{name}.npy"] = npy_bytes(np.asarray(result.baseline.overlay, dtype=np.float64))
     return files

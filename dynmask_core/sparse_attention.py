@@ -41,13 +41,13 @@ What each path costs (B = 1, H heads, n = keys in the tiles one query block touc
   the mask_mod's index temporaries) to evaluate the mask when no layout is given; time for the tiles with an
   allowed entry plus one mask evaluation per (query, key) entry.
 
-FlexAttention on the CPU (torch 2.13.0+cpu, measured on this 2-core machine):
+FlexAttention on the CPU (torch 2.13.0+cpu):
 
 * ``torch.compile(flex_attention)`` works on the CPU (inductor generates a C++ kernel with gcc) and is exact to
-  ~1e-6 in float32. The first compile in a process takes ~8-17 s when inductor's on-disk cache is warm and
-  ~45 s cold (first ever run on a machine); after that, a new mask_mod (another function, or the same function with
+  ~1e-6 in float32. The first compile in a process takes seconds even with inductor's on-disk cache warm, and far
+  longer cold (first ever run on a machine); after that, a new mask_mod (another function, or the same function with
   other closure values, e.g. another radius), another BlockMask head count, or a second sequence length (which
-  turns on dynamic shapes) each recompile, ~0.5-2 s each with a warm cache. Dynamo keeps at most
+  turns on dynamic shapes) each recompile. Dynamo keeps at most
   ``torch._dynamo.config.recompile_limit`` (8) variants of ``flex_attention``; past that it falls back to the
   unfused eager implementation with a warning. :func:`compiled_flex` caches the compiled function per process.
 * Eager (uncompiled) ``flex_attention`` runs, warns, and *materialises the full (B, H, Q, K) scores*: no saving in

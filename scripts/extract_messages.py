@@ -26,7 +26,7 @@ def messages() -> list[str]:
     from dynmask_core.masks import strategies
 
     out: list[str] = []
-    for path in sorted((ROOT / "dynmask_app").glob("*.py")):
+    for path in sorted((ROOT / "dynmask_app").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("t", "_")
                     and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
@@ -44,7 +44,7 @@ def messages() -> list[str]:
         out += [str(v) for v in (field.choice_help or {}).values()]
     out += ["static", "dynamic", "Where and how to apply it", "What to explain (attribution)"]
     out += ["unmasked", "window", "window + sink"]  # shown through a variable
-    from dynmask_app.serving import ServingPolicy
+    from dynmask_app.server.serving import ServingPolicy
 
     out += [name for name, _ in ServingPolicy().rows()]
     for entry in strategies():

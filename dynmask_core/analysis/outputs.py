@@ -1,8 +1,9 @@
-"""Typed model outputs, one class per task: each owns how it is summarised, compared and drawn.
+"""Typed model outputs, one class per task: each owns how it is summarised, compared and put in words (drawing
+them is :mod:`dynmask_core.viz.outputs`: the numbers know nothing of the pictures).
 
 A :class:`~dynmask_core.models.LoadedModel` returns one of these for a forward pass; :func:`dynmask_core.engine.run`
 keeps the baseline's and the masked run's, and ``baseline.compare(masked)`` gives the change metrics. Views ask the
-object (``cards``, ``figure``, ``line``) instead of sniffing dictionary keys.
+object (``cards``, ``line``, ``describe``) instead of sniffing dictionary keys.
 
 * :class:`Classification` - class probabilities with their labels (+ the pooled embedding, for the sentiment model).
 * :class:`NextToken` - a causal LM's next-token distribution.
@@ -64,14 +65,6 @@ class TaskOutput(ABC):
     @abstractmethod
     def compare(self, masked: TaskOutput) -> dict[str, Any]:
         """Change metrics from this (the baseline) to ``masked``."""
-
-    def figure(self, masked: TaskOutput) -> Any:
-        """Plotly figure of both runs' outputs, or None when there is nothing to draw."""
-        return None
-
-    def bars_html(self, masked: TaskOutput) -> str | None:
-        """The same as plain HTML bars (what the app's page shows), or None when there is nothing to draw."""
-        return None
 
     @abstractmethod
     def cards(self, masked: TaskOutput, metrics: dict[str, Any]) -> list[Card]:
@@ -151,16 +144,6 @@ class Classification(TaskOutput):
             metrics["cosine"] = cosine(self.embedding, masked.embedding)
         return metrics
 
-    def figure(self, masked: TaskOutput) -> Any:
-        from dynmask_core.viz.outputs import sentiment_figure
-
-        return sentiment_figure(self.summary()["probs"], masked.summary()["probs"])
-
-    def bars_html(self, masked: TaskOutput) -> str | None:
-        from dynmask_core.viz.outputs import class_bars_html
-
-        return class_bars_html(self.summary()["probs"], masked.summary()["probs"])
-
     def cards(self, masked: TaskOutput, metrics: dict[str, Any]) -> list[Card]:
         assert isinstance(masked, Classification)
         top = masked.top1
@@ -203,16 +186,6 @@ class NextToken(TaskOutput):
         top_b, top_m = set(b.topk(5).indices.tolist()), set(m.topk(5).indices.tolist())
         return {"next_token_kl": kl_divergence(b, m), "top1_changed": bool(int(b.argmax()) != int(m.argmax())),
                 "top5_overlap": len(top_b & top_m)}
-
-    def figure(self, masked: TaskOutput) -> Any:
-        from dynmask_core.viz.outputs import next_token_figure
-
-        return next_token_figure(self.summary()["top5"], masked.summary()["top5"])
-
-    def bars_html(self, masked: TaskOutput) -> str | None:
-        from dynmask_core.viz.outputs import next_token_bars_html
-
-        return next_token_bars_html(self.summary()["top5"], masked.summary()["top5"])
 
     def cards(self, masked: TaskOutput, metrics: dict[str, Any]) -> list[Card]:
         assert isinstance(masked, NextToken)

@@ -8,7 +8,6 @@ from dynmask_core.masks.apply import MODES, ApplyOptions, masked_softmax
 from dynmask_core.masks.base import (
     REGISTRY,
     MaskContext,
-    MaskMod,
     MaskOut,
     Param,
     Strategy,
@@ -20,7 +19,7 @@ from dynmask_core.masks.base import (
 )
 from dynmask_core.masks.compose import OPS, ComposedMask, MaskSpec, compose
 from dynmask_core.masks.dynamic import random_dynamic
-from dynmask_core.masks.plan import IDENTITY_PLAN, MAX_SEED, MaskPlan, draw_seed
+from dynmask_core.masks.plan import MaskPlan, draw_seed
 from dynmask_core.masks.static import (
     alibi_slopes,
     bigbird,
@@ -35,9 +34,8 @@ from dynmask_core.masks.static import (
 )
 
 __all__ = [
-    "IDENTITY_PLAN", "MAX_SEED", "MODES", "OPS", "REGISTRY", "ApplyOptions", "ComposedMask", "MaskContext", "MaskMod",
-    "MaskOut", "MaskPlan", "MaskSpec", "draw_seed",
+    "MODES", "OPS", "REGISTRY", "ApplyOptions", "ComposedMask", "MaskContext", "MaskOut", "MaskPlan", "MaskSpec",
     "Param", "Strategy", "alibi_slopes", "bigbird", "causal", "compose", "dense", "dilated", "document", "draw",
-    "full", "get_strategy", "masked_softmax", "prefix_lm", "random_dynamic", "random_static", "register",
+    "draw_seed", "full", "get_strategy", "masked_softmax", "prefix_lm", "random_dynamic", "random_static", "register",
     "sliding_window", "strategies", "strided",
 ]

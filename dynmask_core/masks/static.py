@@ -27,6 +27,7 @@ from dynmask_core.masks.base import (
     parse_pairs,
     register,
 )
+from dynmask_core.masks.plan import MAX_SEED
 
 # ----------------------------------------------------------------------------------------------------------------
 # Parameters: the one source of each default (the factories below and the registry both read them)
@@ -44,9 +45,9 @@ STRIDED_CAUSAL = Param("causal", "bool", True, "keep j <= i as in the paper")
 BLOCK = Param("block", "int", 2, "tokens per block", 1, 128)
 N_GLOBAL = Param("n_global", "int", 1, "leading blocks that see and are seen by everyone", 0, 64)
 N_RANDOM = Param("n_random", "int", 1, "random key blocks per query block", 0, 16)
-BIGBIRD_SEED = Param("seed", "int", 0, "fixes the random blocks once (same for every input)", 0, 2**31 - 1)
+BIGBIRD_SEED = Param("seed", "int", 0, "fixes the random blocks once (same for every input)", 0, MAX_SEED)
 BLOCK_P = Param("p", "float", 0.3, "probability that an entry is blocked (the diagonal is always kept)", 0.0, 1.0)
-PATTERN_SEED = Param("seed", "int", 0, "the fixed seed the pattern was drawn from", 0, 2**31 - 1)
+PATTERN_SEED = Param("seed", "int", 0, "the fixed seed the pattern was drawn from", 0, MAX_SEED)
 NEIGHBOURS = Param("radius", "int", 1, "patches within this many rows and columns are visible", 0, 64)
 HEADS_OFF = Param("off", "pairs", "", "layer.head pairs to switch off, e.g. '0.3 2.5' (empty: every head the "
                   "plan's layers and heads select)")

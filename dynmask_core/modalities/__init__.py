@@ -1,16 +1,39 @@
 """Modality adapters: turn user input (text, image, audio) into model inputs plus labels and geometry for plots.
 
-A new kind of input is one new module here that calls :func:`register_modality`, and one import line below.
+Each kind is ONE module here that calls :func:`register_modality` with everything the core knows about the kind
+(see :class:`Modality`). Every module of this package is imported below, so a new module is all a new kind needs.
 """
 
-from dynmask_core.modalities.audio import AudioSource
-from dynmask_core.modalities.base import MODALITIES, Geometry, Modality, Prepared, encode, kind_of_model
-from dynmask_core.modalities.image import ImageSource
-from dynmask_core.modalities.text import MAX_CHARS, TextInput, TextSource, encode_text
+import importlib
+import pkgutil
 
-KINDS: tuple[str, ...] = tuple(sorted(MODALITIES, key=lambda kind: kind != "text"))  # text first
+from dynmask_core.modalities.audio import AudioSource
+from dynmask_core.modalities.base import (
+    KIND_LABELS,
+    KINDS,
+    MODALITIES,
+    FileReader,
+    Geometry,
+    Modality,
+    Prepared,
+    Sample,
+    encode,
+    kind_of_model,
+    kinds,
+    modalities,
+    modality,
+    register_modality,
+    takes,
+    unregister_modality,
+)
+from dynmask_core.modalities.image import ImageSource
+from dynmask_core.modalities.text import MAX_CHARS, TextSource, encode_text
 
 __all__ = [
-    "KINDS", "MAX_CHARS", "MODALITIES", "AudioSource", "Geometry", "ImageSource", "Modality", "Prepared", "TextInput",
-    "TextSource", "encode", "encode_text", "kind_of_model",
+    "KINDS", "KIND_LABELS", "MAX_CHARS", "MODALITIES", "AudioSource", "FileReader", "Geometry", "ImageSource",
+    "Modality", "Prepared", "Sample", "TextSource", "encode", "encode_text", "kind_of_model", "kinds",
+    "modalities", "modality", "register_modality", "takes", "unregister_modality",
 ]
+
+for _module in pkgutil.iter_modules(__path__):  # the kinds without a name exported here register themselves too
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -1,7 +1,9 @@
 """Reading user files (uploads, command-line paths) into arrays, with limits and a clear message for bad ones.
 
 Images: PNG, JPEG, WebP, BMP, GIF (first frame of an animation); EXIF orientation honoured; RGBA, palette and
-greyscale converted to RGB. Audio: WAV, FLAC, OGG, MP3 (libsndfile via ``soundfile``), down-mixed to mono.
+greyscale converted to RGB. Audio: WAV, FLAC, OGG, MP3 (libsndfile via ``soundfile``), down-mixed to mono. Each
+modality names its reader (suffixes, limit, decoder) in its ``FileReader``; :func:`read_file` and :func:`load_file`
+read a file of any registered kind through it.
 
 Every bad file raises ``ValueError`` with ONE line that says what is wrong and what to do (never another exception,
 a path of the server or a library's own advice); the command line prints it as one ``error:`` line. Hostile files
@@ -36,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from dynmask_core.messages import shown
-from dynmask_core.modalities.audio import MAX_RATE, MIN_RATE  # the sampling rates a recording may have
+from dynmask_core.modalities.base import FileReader, modality
 
 MAX_IMAGE_BYTES = 20 * 2**20  # 20 MB
 MAX_PIXELS = 40_000_000  # width x height; a larger picture is refused (decompression bombs)
@@ -45,6 +47,7 @@ MAX_AUDIO_BYTES = 30 * 2**20  # 30 MB
 MAX_DECODED_AUDIO_BYTES = 256 * 2**20  # channels x frames x 4 bytes (float32): ~70 min of mono 16 kHz sound
 AUDIO_BLOCK_BYTES = 4 * 2**20  # audio is decoded this much at a time (all channels), then mixed down to mono
 MIN_AUDIO_SECONDS = 0.1
+MIN_RATE, MAX_RATE = 4_000, 192_000  # sampling rates (Hz) a recording may have
 SILENCE = 1e-4  # a clip whose loudest sample is below this is silent
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
 IMAGE_SUFFIXES = ("png", "jpg", "jpeg", "webp", "bmp", "gif")
@@ -420,17 +423,35 @@ def _sort_captured(capture: Any, seen: _DecoderLines) -> None:
                 os.write(2, line)
 
 
-# --- command-line files -------------------------------------------------------------------------------------------
+# --- files of any kind --------------------------------------------------------------------------------------------
+
+def file_reader(kind: str) -> FileReader:
+    """The reader of ``kind``'s files (its modality's ``reader``).
+
+    Raises:
+        ValueError: an unknown kind, or one that is not read from files (text).
+    """
+    m = modality(kind)
+    if m.reader is None:
+        raise ValueError(f"{m.noun} input is not read from a file: give it with {m.cli_flag}")
+    return m.reader
+
+
+def read_file(kind: str, data: bytes, name: str) -> Any:
+    """A source for :func:`~dynmask_core.modalities.encode` from the bytes of a file of ``kind`` (an upload).
+
+    Raises:
+        ValueError: a kind without files, or a bad file (the reader's one line, naming ``name``).
+    """
+    return file_reader(kind).read(data, name)
+
 
 def load_file(path: str | Path, kind: str, data: bytes | None = None) -> Any:
     """A source for :func:`~dynmask_core.modalities.encode` from a file path (the command line); ``data`` are its
-    bytes when already read."""
-    from dynmask_core.modalities.audio import AudioSource
-    from dynmask_core.modalities.image import ImageSource
+    bytes when already read (else read here, within the kind's ``max_bytes``).
 
-    if kind == "image":
-        return ImageSource(read_image(data if data is not None else read_bytes(path, MAX_IMAGE_BYTES), Path(path).name))
-    if kind == "audio":
-        wave, rate = read_audio(data if data is not None else read_bytes(path, MAX_AUDIO_BYTES), Path(path).name)
-        return AudioSource(wave, rate)
-    raise ValueError(f"files of kind {kind!r} are not read here; give text with --text")
+    Raises:
+        ValueError: a kind without files, or a missing, unreadable, too large or bad file (one line).
+    """
+    reader = file_reader(kind)
+    return reader.read(data if data is not None else read_bytes(path, reader.max_bytes), Path(path).name)

@@ -1,13 +1,29 @@
-"""Image input: the model's own image processor, one label per position (prefix tokens, then patches row by row)."""
+"""Image input: the model's own image processor, one label per position (prefix tokens, then patches row by row);
+picture files, the bundled pictures, and the attribution space of a picture (its pixels).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
+from torch import Tensor
 
-from dynmask_core.modalities.base import Geometry, Modality, Prepared, register_modality
+from dynmask_core.modalities.base import (
+    ASSETS,
+    FileReader,
+    Geometry,
+    Modality,
+    Prepared,
+    Sample,
+    folder_samples,
+    register_modality,
+)
+from dynmask_core.modalities.files import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, read_image
+from dynmask_core.modalities.space import Space
 
 _PREFIX_TOKENS = ("cls_token", "class_embedding", "distillation_token", "register_tokens")
 
@@ -38,9 +54,6 @@ def prepare_image(loaded: Any, source: ImageSource) -> Prepared:
     labels += [f"r{r}c{c}" for r in range(rows) for c in range(cols)]
     return Prepared("image", {"pixel_values": pixels}, labels, None, Geometry(grid=(rows, cols), prefix=prefix),
                     n_before=len(labels))
-
-
-register_modality(Modality("image", prepare_image, ("pixel_values",), "AutoImageProcessor"))
 
 
 def as_seen(loaded: Any, image: Any) -> np.ndarray:
@@ -90,3 +103,58 @@ def prefix_labels(model: Any) -> list[str]:
         count = int(value.shape[1]) if value.dim() == 3 else 1
         out += [label] if label != "REG" else [f"REG{i}" for i in range(count)]
     return out
+
+
+def read_image_file(data: bytes, name: str) -> ImageSource:
+    """An image file's bytes as a source (see :func:`~dynmask_core.modalities.files.read_image`)."""
+    return ImageSource(read_image(data, name))
+
+
+_PHOTOS = {  # scikit-image's bundled photos: id -> (loader name, title)
+    "chelsea": ("chelsea", "Chelsea the cat (photo, scikit-image)"),
+    "coffee": ("coffee", "A cup of coffee (photo, scikit-image)"),
+    "astronaut": ("astronaut", "Astronaut Eileen Collins (photo, scikit-image)"),
+    "rocket": ("rocket", "A rocket on its launch pad (photo, scikit-image)"),
+    "camera": ("camera", "The cameraman (greyscale photo, scikit-image)"),
+}
+
+
+def _photo(name: str) -> ImageSource:
+    import skimage.data
+
+    return ImageSource(getattr(skimage.data, name)())
+
+
+def bundled_images() -> list[Sample]:
+    """Real photos that ship with scikit-image, and pictures from the bundled shape model's own domain."""
+    photos = [Sample(sid, "image", title, "scikit-image", lambda name=name: _photo(name))
+              for sid, (name, title) in _PHOTOS.items()]
+    return photos + folder_samples(ASSETS / "samples" / "shapes", "image", "drawn by scripts/train_shapes_vit.py",
+                                   read_image_file)
+
+
+def image_space(loaded: Any, prepared: Prepared, inputs: Mapping[str, Tensor]) -> Space:
+    """``pixel_values`` ``(1, C, H, W)``; baseline all 0 (the processor's mean colour). A position (patch) gets the
+    sum over its pixels; a per-pixel map (channels summed) is kept for the overlay."""
+
+    pixels = inputs["pixel_values"]
+    _, c, h, w = pixels.shape
+    rows, cols = prepared.geometry.grid
+    prefix = int(prepared.geometry.prefix)
+    ph, pw = h // rows, w // cols
+    r = torch.clamp(torch.arange(h) // ph, max=rows - 1).view(-1, 1)
+    col = torch.clamp(torch.arange(w) // pw, max=cols - 1).view(1, -1)
+    owner = prefix + r * cols + col  # (H, W)
+    owner = torch.where((torch.arange(h).view(-1, 1) < rows * ph) & (torch.arange(w).view(1, -1) < cols * pw),
+                        owner, torch.full_like(owner, -1))
+    rest = {k: v for k, v in inputs.items() if k != "pixel_values"}
+    return Space("pixel_values", pixels.detach(), torch.zeros_like(pixels), rest, owner, len(prepared.labels),
+                 (c, ph, pw), "image", cell_axes=(0,), map_axes=(0,))
+
+
+register_modality(Modality(
+    "image", prepare_image, ("pixel_values",), "AutoImageProcessor", ImageSource,
+    label="Image", noun="picture", plural="pictures", upload_noun="a picture",
+    cli_flag="--image", cli_help="an image file (PNG, JPEG, WebP, BMP, GIF)",
+    reader=FileReader(IMAGE_SUFFIXES, MAX_IMAGE_BYTES, read_image_file),
+    samples=bundled_images, space=image_space, overlay_name="pixels", order=1))

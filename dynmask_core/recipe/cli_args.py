@@ -2,9 +2,9 @@
 
 Flags come from the declarations (``--model``, ``--strategy``, ``--param``, ``--op``, ``--strategy2``, ``--param2``,
 ``--layers``, ``--heads``, ``--mode``, ``--beta``, ``--no-renormalize``, ``--seed``, ``--see-future``), plus two
-groups that set several fields at once: the input (exactly one of ``--text TEXT``, ``--image PATH``,
-``--audio PATH``, ``--sample ID``: ``input_kind`` and ``input_ref``) and ``--compose OP:ID[:NAME=VALUE,...]``
-(``--op``, ``--strategy2`` and ``--param2``).
+groups that set several fields at once: the input (exactly one of ``--sample ID`` and each registered modality's
+flag: ``--text TEXT``, ``--image PATH``, ``--audio PATH``: ``input_kind`` and ``input_ref``) and
+``--compose OP:ID[:NAME=VALUE,...]`` (``--op``, ``--strategy2`` and ``--param2``).
 Values are parsed by the same :class:`~dynmask_core.recipe.Field` as a link's, so they mean the same.
 """
 
@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+from dynmask_core.modalities import Modality, modalities, modality
 from dynmask_core.recipe.recipe import COMPOSE_OPS, Recipe
 from dynmask_core.recipe.url import spec_value
 from dynmask_core.samples import UPLOAD_PREFIX
@@ -42,9 +43,8 @@ def add_recipe_arguments(parser: argparse.ArgumentParser, cls: type[Recipe] = Re
             parser.add_argument(*flags, dest=spec.name, default=None, metavar=metavar,
                                 required=spec.cli_required, help=spec.help + shown_default)
     given = parser.add_mutually_exclusive_group(required=True)
-    given.add_argument("--text", dest="text", help="the input sentence(s)")
-    given.add_argument("--image", dest="image", metavar="PATH", help="an image file (PNG, JPEG, WebP, BMP, GIF)")
-    given.add_argument("--audio", dest="audio", metavar="PATH", help="an audio file (WAV, FLAC, OGG, MP3)")
+    for m in _given_on_cli():  # --text TEXT, --image PATH, --audio PATH
+        given.add_argument(m.cli_flag, dest=m.kind, metavar=None if m.inline else "PATH", help=m.cli_help)
     given.add_argument("--sample", dest="sample", metavar="ID", help="a bundled sample (see `samples`)")
     parser.add_argument(COMPOSE_FLAG, metavar="OP:ID[:NAME=VALUE,...]",
                         help="shorthand for --op, --strategy2 and --param2, e.g. and:causal or or:prefix_lm:prefix=3")
@@ -71,7 +71,7 @@ def recipe_from_args(args: argparse.Namespace, cls: type[Recipe] = Recipe, page:
             values[spec.name] = spec.parse(raw, spec.cli)
     kind, ref, _, _ = input_from_args(args, load=False)
     values.update(input_kind=kind, input_ref=ref)
-    if getattr(args, "model", None) is None and kind != "text":  # the bundled model for that kind of input
+    if getattr(args, "model", None) is None:  # the bundled model for that kind of input
         from dynmask_core.models import default_model
 
         values["model"] = default_model(kind)
@@ -83,6 +83,11 @@ def recipe_from_args(args: argparse.Namespace, cls: type[Recipe] = Recipe, page:
     return cls(**values)
 
 
+def _given_on_cli() -> tuple[Modality, ...]:
+    """The modalities a flag can give: the inline ones (the flag takes the input) and those read from files."""
+    return tuple(m for m in modalities() if m.inline or m.reader is not None)
+
+
 def input_from_args(args: argparse.Namespace, load: bool = True) -> tuple[str, str, Any, dict[str, Any]]:
     """The input the options name: ``(input_kind, input_ref, source, record)``.
 
@@ -92,26 +97,27 @@ def input_from_args(args: argparse.Namespace, load: bool = True) -> tuple[str, s
     Raises:
         ValueError: an unknown sample, an empty text, or a file that cannot be read (one line).
     """
-    from dynmask_core.modalities import TextSource
-    from dynmask_core.modalities.files import MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, load_file, read_bytes
+    from dynmask_core.modalities.files import load_file, read_bytes
     from dynmask_core.samples import get_sample
 
     if getattr(args, "sample", None):
         sample = get_sample(args.sample)
-        source = sample.source() if load or sample.modality == "text" else None
-        ref = source.text if sample.modality == "text" else sample.id
-        return sample.modality, ref, source, {"kind": sample.modality, "sample": sample.id}
-    for kind in ("image", "audio"):
-        path = getattr(args, kind, None)
-        if path:
-            data = read_bytes(path, MAX_IMAGE_BYTES if kind == "image" else MAX_AUDIO_BYTES)
-            source = load_file(path, kind, data) if load else None
-            digest = hashlib.sha256(data).hexdigest()[:16]
-            return kind, UPLOAD_PREFIX + digest, source, {"kind": kind, "file": str(path)}
-    text = getattr(args, "text", None) or ""
-    if not text.strip():
-        raise ValueError("--text is empty: give a sentence, e.g. --text \"The film was wonderful.\"")
-    return "text", text, TextSource(text), {"kind": "text"}
+        record = {"kind": sample.modality, "sample": sample.id}
+        return sample.modality, sample.ref, sample.source() if load else None, record
+    for m in _given_on_cli():
+        value = getattr(args, m.kind, None)
+        if value is None:
+            continue
+        if m.inline:
+            if not value.strip():
+                raise ValueError(f"{m.cli_flag} is empty: give {m.cli_help}")
+            return m.kind, value, m.source(value), {"kind": m.kind}
+        data = read_bytes(value, m.reader.max_bytes)
+        source = load_file(value, m.kind, data) if load else None
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        return m.kind, UPLOAD_PREFIX + digest, source, {"kind": m.kind, "file": str(value)}
+    flags = [m.cli_flag for m in _given_on_cli()] + ["--sample"]
+    raise ValueError(f"give the input with one of {', '.join(flags)}")
 
 
 def parse_params(items: Sequence[str] | None, flag: str = "--param") -> dict[str, str]:
@@ -142,7 +148,8 @@ def command_for(page: str) -> str:
 
 def recipe_to_args(recipe: Recipe) -> list[str]:
     """The command line that gives back ``recipe`` (the fields the CLI knows), for the app's "as a command" box."""
-    out: list[str] = ["--text", recipe.input_ref] if recipe.input_kind == "text" else ["--sample", recipe.input_ref]
+    flag = modality(recipe.input_kind).cli_flag if modality(recipe.input_kind).inline else "--sample"
+    out: list[str] = [flag, recipe.input_ref]
     for spec in type(recipe).fields_spec():
         if spec.cli is None or not spec.used_on(recipe.page):
             continue

@@ -3,7 +3,8 @@
 Every field of :class:`~dynmask_core.recipe.Recipe` is declared once, with :func:`declare`, in the dataclass
 itself. The URL codec, the command-line arguments and the app's widgets are generated from these declarations;
 nothing mirrors them by hand. Parsing a string (from a link or a command line) and checking a Python value both live
-here, so a value means the same wherever it comes from.
+here, so a value means the same wherever it comes from. Each field also says what a change of it changes
+(``affects``), from which the keys of cached results are made (:meth:`~dynmask_core.recipe.Recipe.cache_key`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from dynmask_core.messages import names_list, shown  # noqa: F401  (re-exported)
 
 MAX_INDEX = 4095  # no model here has more layers or heads
 PAGE_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # what a page id looks like
+#: What a field's change changes, widest first: the model's run, an attribution of the run, or only the view. A key of
+#: one scope holds the fields that affect it and those before it (an attribution depends on the run too).
+AFFECTS = ("input", "run", "attribution", "view")  # each scope holds those before it
 
 _SAME = object()  # cli_default: the same as the recipe's default
 _TRUE = {"1", "true", "yes", "on"}
@@ -59,6 +63,11 @@ class Field:
             A field of other pages is neither drawn, nor written to a link, nor a command-line option there.
         url_default: Whether a link carries the field when it holds its default (False: links made before the field
             existed stay the same).
+        affects: What a change of the field changes (:data:`AFFECTS`): ``input`` (the model and its input: the
+            unmasked pass and everything after it), ``run`` (the masked run), ``attribution`` (an attribution of the
+            run, not the run) or ``view`` (only what is shown). Required: the keys of cached
+            results are made from it, so a new field cannot be left out of them.
+        sides: The runs of a page the field feeds (``main``, ``a``, ``b``; see ``Recipe.sides``); None = every run.
     """
 
     name: str = ""
@@ -84,6 +93,13 @@ class Field:
     when: tuple[str, Any] | None = None
     pages: tuple[str, ...] | None = None
     url_default: bool = True
+    affects: str = ""
+    sides: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.affects not in AFFECTS:
+            raise ValueError(f"recipe field {self.name or self.label or '?'} must declare affects= (what a change of "
+                             f"it changes): one of {', '.join(AFFECTS)}, got {shown(self.affects)}")
 
     def used_on(self, page: str) -> bool:
         """Whether the page ``page`` uses this field."""
@@ -96,6 +112,16 @@ class Field:
         field_name, wanted = self.when
         value = values.get(field_name)
         return value in wanted if isinstance(wanted, tuple) else value == wanted
+
+    def feeds(self, side: str) -> bool:
+        """Whether the run ``side`` of a page (``main``, ``a``, ``b``) depends on this field."""
+        return self.sides is None or side in self.sides
+
+    def key_value(self, value: Any) -> Any:
+        """The value as canonical JSON data for a cache key: tuples as lists, ``params`` as sorted name/value pairs."""
+        if self.type == "params":
+            return [[str(name), plain(v)] for name, v in sorted(dict(value).items())]
+        return plain(value)
 
     # ------------------------------------------------------------------------------------------------ values
 
@@ -190,6 +216,30 @@ def specs(cls: type) -> tuple[Field, ...]:
     """The declarations of a recipe dataclass, in field order."""
     return tuple(dataclasses.replace(f.metadata["spec"], name=f.name, key=f.metadata["spec"].key or f.name)
                  for f in dataclasses.fields(cls) if "spec" in f.metadata)
+
+
+def scope_affects(scope: str) -> tuple[str, ...]:
+    """The ``affects`` values a key of ``scope`` holds: ``input`` -> input; ``run`` -> input and run;
+    ``attribution`` -> those and attribution; ``view`` -> all four.
+
+    Raises:
+        ValueError: a scope that is not one of :data:`AFFECTS`.
+    """
+    if scope not in AFFECTS:
+        raise ValueError(f"scope must be one of {', '.join(AFFECTS)}, got {shown(scope)}")
+    return AFFECTS[:AFFECTS.index(scope) + 1]
+
+
+def plain(value: Any) -> Any:
+    """``value`` as canonical JSON data: mappings with sorted string keys, tuples and lists as lists, numbers,
+    strings, booleans and None as they are, anything else as its ``str``."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (tuple, list)):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 def parse_indices(text: str, what: str = "indices") -> tuple[int, ...]:

@@ -7,10 +7,14 @@ into a runnable plan for a loaded model. Construction validates and normalises (
 Sides: a page shows one run (``main``: ``strategy`` joined with ``strategy2`` by ``op``) or two (``a`` =
 ``strategy``, ``b`` = ``strategy2``, the Compare page). Which sides a page has is the app's page registry's to say:
 a subclass overrides :meth:`Recipe.sides`.
+
+Cached results are keyed by :meth:`Recipe.cache_key`, made from what each field declares it affects (the run, an
+attribution, or only the view), so a new field is in the keys it belongs to without anyone listing it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -19,9 +23,9 @@ from dynmask_core.attribution.methods import DEFAULT_STEPS, MAX_STEPS, METHOD_HE
 from dynmask_core.attribution.targets import MAX_TARGET_CHARS, PREDICTED
 from dynmask_core.masks import MODES, ApplyOptions, ComposedMask, MaskPlan, MaskSpec, get_strategy
 from dynmask_core.masks.plan import MAX_SEED
-from dynmask_core.modalities import KINDS, TextSource
+from dynmask_core.modalities import KIND_LABELS, KINDS, TextSource
 from dynmask_core.models.loader import DEFAULT_MODEL
-from dynmask_core.recipe.fields import MAX_INDEX, PAGE_ID, Field, declare, shown, specs
+from dynmask_core.recipe.fields import MAX_INDEX, PAGE_ID, Field, declare, plain, scope_affects, shown, specs
 from dynmask_core.recipe.url import decode_query, encode_query
 from dynmask_core.samples import DEFAULT_TEXT, UPLOAD_PREFIX, get_sample
 
@@ -38,88 +42,92 @@ Params = tuple[tuple[str, Any], ...]
 class Recipe:
     """A run and its view. Each field declares its URL key, CLI flag, widget, range and help (see :class:`Field`)."""
 
-    page: str = declare("playground", label="Page", url="page", help="which page shows the recipe")
+    page: str = declare("playground", affects="view", label="Page", url="page", help="which page shows the recipe")
     input_kind: str = declare(
-        "text", type="choice", choices=KINDS, label="Input kind", url="input", widget="input_kind", key="kind",
-        choice_labels={"text": "Text", "image": "Image", "audio": "Audio"},
+        "text", type="choice", choices=KINDS, affects="input", label="Input kind", url="input", widget="input_kind",
+        key="kind", choice_labels=KIND_LABELS,
         help="what the input is (on the command line: --text, --image, --audio or --sample)")
     input_ref: str = declare(
-        DEFAULT_TEXT, label="Text", url="ref", widget="input", key="text",
+        DEFAULT_TEXT, affects="input", label="Text", url="ref", widget="input", key="text",
         help="the input: the text itself, a bundled sample id, or upload:<hash> (an upload cannot be linked)")
     model: str = declare(
-        DEFAULT_MODEL, label="Model", url="model", cli="--model", widget="model",
+        DEFAULT_MODEL, affects="input", label="Model", url="model", cli="--model", widget="model",
         help="bundled id (minilm, smollm2), Hugging Face id or local folder")
     max_tokens: int = declare(
-        0, type="int", min=0, max=MAX_CONTEXT, label="Tokens to read", url="tokens", widget="tokens",
-        when=("input_kind", "text"), pages=("playground",), url_default=False,
+        0, type="int", min=0, max=MAX_CONTEXT, affects="input", label="Tokens to read", url="tokens",
+        widget="tokens", when=("input_kind", "text"), pages=("playground",), url_default=False,
         help="read the text up to this many tokens: 0 = the model's usual limit (512), at most its context (8,192 "
              "for SmolLM2); past 512 a run keeps per-head summaries and pooled maps within the capture budget")
     strategy: str = declare(
-        "sliding_window", type="strategy", label="Mask strategy", url="s", cli="--strategy", cli_default="none",
-        widget="strategy", key="s1", help="strategy id (see `python -m dynmask_core strategies`)")
+        "sliding_window", type="strategy", affects="run", sides=("main", "a"), label="Mask strategy", url="s",
+        cli="--strategy", cli_default="none", widget="strategy", key="s1",
+        help="strategy id (see `python -m dynmask_core strategies`)")
     params: Params = declare(
-        (), type="params", of="strategy", label="Parameters", url="p", cli="--param", widget="params", key="p1",
-        help="strategy parameter NAME=VALUE (repeatable)")
+        (), type="params", of="strategy", affects="run", sides=("main", "a"), label="Parameters", url="p",
+        cli="--param", widget="params", key="p1", help="strategy parameter NAME=VALUE (repeatable)")
     op: str = declare(
-        "none", type="choice", choices=COMPOSE_OPS, label="Combine with a second strategy", url="op", cli="--op",
-        widget="radio", key="op", choice_labels=OP_LABELS,
+        "none", type="choice", choices=COMPOSE_OPS, affects="run", sides=("main",),
+        label="Combine with a second strategy", url="op", cli="--op", widget="radio", key="op", choice_labels=OP_LABELS,
         help="join a second strategy: and = both must allow, or = either may allow")
     strategy2: str = declare(
-        "none", type="strategy", label="Second strategy", url="s2", cli="--strategy2", widget="strategy", key="s2",
+        "none", type="strategy", affects="run", sides=("main", "b"), label="Second strategy", url="s2",
+        cli="--strategy2", widget="strategy", key="s2",
         help="the second strategy (joined by --op; the right-hand one on the Compare page)")
     params2: Params = declare(
-        (), type="params", of="strategy2", label="Parameters", url="p2", cli="--param2", widget="params", key="p2",
-        help="parameter of the second strategy NAME=VALUE (repeatable)")
+        (), type="params", of="strategy2", affects="run", sides=("main", "b"), label="Parameters", url="p2",
+        cli="--param2", widget="params", key="p2", help="parameter of the second strategy NAME=VALUE (repeatable)")
     layers: tuple[int, ...] = declare(
-        (), type="indices", label="Layers", url="layers", cli="--layers", widget="indices", of="n_layers",
-        group="where",
-        help="layers to mask, e.g. 0,2 or 0-3 (default all)")
+        (), type="indices", affects="run", label="Layers", url="layers", cli="--layers", widget="indices",
+        of="n_layers", group="where", help="layers to mask, e.g. 0,2 or 0-3 (default all)")
     heads: tuple[int, ...] = declare(
-        (), type="indices", label="Heads", url="heads", cli="--heads", widget="indices", of="n_heads", group="where",
-        help="heads to mask, e.g. 0-3 (default all)")
+        (), type="indices", affects="run", label="Heads", url="heads", cli="--heads", widget="indices",
+        of="n_heads", group="where", help="heads to mask, e.g. 0-3 (default all)")
     mode: str = declare(
-        "hard", type="choice", choices=tuple(MODES), label="Apply mode", url="mode", cli="--mode", widget="select",
-        group="where", choice_help=MODES,
+        "hard", type="choice", choices=tuple(MODES), affects="run", label="Apply mode", url="mode", cli="--mode",
+        widget="select", group="where", choice_help=MODES,
         help="how the mask meets the scores: " + " | ".join(MODES))
     beta: float = declare(
-        8.0, type="float", min=0.0, max=1e4, label="beta (penalty on blocked keys)", url="beta", cli="--beta",
-        widget="number", when=("mode", "bias"), group="where", help="penalty for blocked keys in bias mode")
+        8.0, type="float", min=0.0, max=1e4, affects="run", label="beta (penalty on blocked keys)", url="beta",
+        cli="--beta", widget="number", when=("mode", "bias"), group="where",
+        help="penalty for blocked keys in bias mode")
     renormalize: bool = declare(
-        True, type="bool", label="renormalise rows to sum to 1", url="renorm", cli="--no-renormalize",
+        True, type="bool", affects="run", label="renormalise rows to sum to 1", url="renorm", cli="--no-renormalize",
         cli_value=False, widget="toggle", key="renorm", when=("mode", "gate"), group="where",
         help="gate mode: rows are rescaled to sum to 1 again (the CLI's --no-renormalize turns that off)")
     seed: int | None = declare(
-        None, type="seed", min=0, max=MAX_SEED, label="Seed (random strategies)", url="seed", cli="--seed",
-        widget="number", group="where", help="seed for dynamic strategies (default: a fresh one, recorded and shared)")
+        None, type="seed", min=0, max=MAX_SEED, affects="run", label="Seed (random strategies)", url="seed",
+        cli="--seed", widget="number", group="where",
+        help="seed for dynamic strategies (default: a fresh one, recorded and shared)")
     model_causal: bool = declare(
-        True, type="bool", label="Let the causal LM see the future", url="causal", cli="--see-future",
+        True, type="bool", affects="run", label="Let the causal LM see the future", url="causal", cli="--see-future",
         cli_value=False, widget="toggle_not", key="see_future", of="causal", group="where",
         choice_help={True: "On: the model's causal mask is removed, so tokens also attend to later tokens.",
                      False: "Off: the model keeps its causal mask (each token sees only itself and earlier tokens)."},
         help="turn a causal LM's own causal mask off (it may then attend to later tokens; it was never trained "
              "like that; padding stays)")
-    layer: int = declare(0, type="int", min=0, max=MAX_INDEX, label="Layer", url="layer",
+    layer: int = declare(0, type="int", min=0, max=MAX_INDEX, affects="view", label="Layer", url="layer",
                          help="the layer shown in the single-head views")
-    head: int = declare(0, type="int", min=0, max=MAX_INDEX, label="Head", url="head",
+    head: int = declare(0, type="int", min=0, max=MAX_INDEX, affects="view", label="Head", url="head",
                         help="the head shown in the single-head views")
     lang: str = declare(
-        "en", type="choice", choices=LANGUAGES, label="Language", url="lang",
+        "en", type="choice", choices=LANGUAGES, affects="view", label="Language", url="lang",
         choice_labels={"en": "English", "zh": "简体中文"},
         help="the language of the page: en (English) or zh (Simplified Chinese)")
     present: bool = declare(
-        False, type="bool", label="Presenter mode", url="present",
+        False, type="bool", affects="view", label="Presenter mode", url="present",
         help="large type and high contrast, for a projector")
     attr_method: str = declare(
-        "ig", type="choice", choices=tuple(METHODS), label="Attribution method", url="method", cli="--method",
-        widget="select", group="explain", pages=ATTRIBUTION_PAGES, choice_labels=METHODS, choice_help=METHOD_HELP,
-        help="attribution method: " + " | ".join(METHODS))
+        "ig", type="choice", choices=tuple(METHODS), affects="attribution", label="Attribution method", url="method",
+        cli="--method", widget="select", group="explain", pages=ATTRIBUTION_PAGES, choice_labels=METHODS,
+        choice_help=METHOD_HELP, help="attribution method: " + " | ".join(METHODS))
     attr_target: str = declare(
-        PREDICTED, type="str", max=MAX_TARGET_CHARS, label="Target (what to explain)", url="target",
-        cli="--target", widget="target", group="explain", pages=ATTRIBUTION_PAGES,
+        PREDICTED, type="str", max=MAX_TARGET_CHARS, affects="attribution", label="Target (what to explain)",
+        url="target", cli="--target", widget="target", group="explain", pages=ATTRIBUTION_PAGES,
         help="predicted, a class label, a token (causal LMs) or similar:<sentence> (text encoders)")
     attr_steps: int = declare(
-        DEFAULT_STEPS, type="int", min=1, max=MAX_STEPS, label="Integration steps", url="steps", cli="--steps",
-        widget="number", group="explain", pages=ATTRIBUTION_PAGES, when=("attr_method", STEPPED),
+        DEFAULT_STEPS, type="int", min=1, max=MAX_STEPS, affects="attribution", label="Integration steps",
+        url="steps", cli="--steps", widget="number", group="explain", pages=ATTRIBUTION_PAGES,
+        when=("attr_method", STEPPED),
         help="integration steps of ig and attention_attribution (more: slower, smaller convergence delta)")
 
     def __post_init__(self) -> None:
@@ -194,7 +202,6 @@ class Recipe:
         """False when the input cannot ride in the link (long text, an upload)."""
         return not self.is_upload and len(self.input_ref) <= MAX_URL_TEXT
 
-    text_in_url = input_in_url  # the name the text pages use
 
     def source(self) -> Any:
         """What to hand to :func:`~dynmask_core.modalities.encode`: the text, or the bundled sample named.
@@ -258,3 +265,39 @@ class Recipe:
     def values(self) -> dict[str, Any]:
         """Field name -> value."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    # ------------------------------------------------------------------------------------------------ cache keys
+
+    def counts(self, spec: Field, side: str | None = None) -> bool:
+        """Whether the field ``spec`` changes this recipe's results (those of one ``side``; None: of any side of its
+        page): its page uses it, its ``when`` holds, it feeds the side, and a seed only when a strategy there draws
+        from it."""
+        sides = self.sides() if side is None else (side,)
+        return (spec.used_on(self.page) and spec.matters(self.values()) and any(spec.feeds(s) for s in sides)
+                and (spec.type != "seed" or self.uses_seed(side)))
+
+    def key_values(self, scope: str = "run", side: str | None = None) -> dict[str, Any]:
+        """The fields a result of ``scope`` depends on, as canonical JSON data (field name -> value).
+
+        ``scope``: ``run`` (the fields declared ``affects="run"``), ``attribution`` (those and the ``attribution``
+        ones) or ``view`` (every field). A field that does not count (:meth:`counts`: another page's, its ``when``
+        unmet, the other side's, a seed no strategy draws from) holds its default, so that recipes differing only
+        there share one key.
+
+        Raises:
+            ValueError: an unknown scope.
+        """
+        wanted = scope_affects(scope)
+        return {spec.name: spec.key_value(getattr(self, spec.name) if self.counts(spec, side) else spec.default)
+                for spec in self.fields_spec() if spec.affects in wanted}
+
+    def cache_key(self, scope: str = "run", *, side: str | None = None, **extra: Any) -> str:
+        """The key of a cached result of ``scope`` (of one ``side``), as canonical JSON (sorted keys): the scope, the
+        side, :meth:`key_values` and what the caller adds as ``extra`` (resolved facts the fields do not hold, e.g.
+        ``plan=plan.to_dict()`` with the drawn seed and the layers fitted to the model; what is computed, ``what=``).
+
+        Raises:
+            ValueError: an unknown scope.
+        """
+        key = {"scope": scope, "side": side, "recipe": self.key_values(scope, side), "extra": plain(extra)}
+        return json.dumps(key, sort_keys=True, ensure_ascii=False)

@@ -16,7 +16,7 @@ from typing import Any
 
 from dynmask_core.masks import REGISTRY
 from dynmask_core.messages import names_list, shown
-from dynmask_core.modalities import MAX_CHARS
+from dynmask_core.modalities import MAX_CHARS, modality
 from dynmask_core.models.loader import default_model
 from dynmask_core.recipe.fields import PAGE_ID, Field
 from dynmask_core.samples import UPLOAD_PREFIX, samples
@@ -160,17 +160,18 @@ def decode_query(cls: Any, qp: Mapping[str, Any], page: str | None = None) -> tu
 
 
 def _check_input(values: dict[str, Any], base: Any, warn: list[str]) -> None:
-    """An image/audio link must name a bundled sample of its kind; an upload's hash cannot be opened elsewhere."""
+    """A link of a kind that does not carry its input (image, audio: not text) must name a bundled sample of its kind;
+    an upload's hash cannot be opened elsewhere."""
     kind = values.get("input_kind", base.input_kind)
+    if modality(kind).inline:
+        return
     ref = str(values.get("input_ref", ""))
-    first = next(iter(samples(kind)), None) if kind != "text" else None
-    if kind != "text" and ref.startswith(UPLOAD_PREFIX):
+    first = next(iter(samples(kind)), None)
+    if ref.startswith(UPLOAD_PREFIX):
         warn.append("This link names an uploaded file, which a link cannot carry: upload it again"
                     + (f" (showing the sample {first.id!r} meanwhile)." if first else "."))
         values.pop("input_ref")
         ref = ""
-    if kind == "text":
-        return
     if "model" not in values:
         values["model"] = default_model(kind)
     if first is None:

@@ -121,8 +121,8 @@ def roomy_margins(*, left: float = 0.0, bottom: float = 0.0, right: float = 0.0,
     """A plotly ``layout.margin`` that already holds what the axes, colour bar and legend will need.
 
     Plotly's ``automargin`` (and a colour bar or a legend) first draws a figure in its given margins, measures the
-    labels, then draws it all again in wider ones: in the browser, that second pass was half of drawing a heatmap
-    (measured with Chromium's profiler: 304 -> 147 ms of plotly per Run). A margin that already fits skips it, and
-    ``automargin`` stays on, so an estimate that falls short still shows every label (with the second pass).
+    labels, then draws it all again in wider ones: in the browser, that second pass costs about as much as the
+    first. A margin that already fits skips it, and ``automargin`` stays on, so an estimate that falls short still
+    shows every label (with the second pass).
     """
     return {"l": round(left + pad), "r": round(right + pad), "t": round(top), "b": round(bottom + pad)}

@@ -49,7 +49,7 @@ def _colorbar_width(colorbar: dict) -> float:
 
 def _figure(trace: go.Heatmap, title: str, n: int, height: int | None) -> go.Figure:
     """The heatmap ``trace`` with its title, size and token axes, built in one call (plotly validates a layout given
-    to the constructor once; ``update_layout`` / ``update_xaxes`` afterwards took ~7 times as long).
+    to the constructor once; ``update_layout`` / ``update_xaxes`` afterwards validate it again, call by call).
 
     Margins are estimated from the labels (:func:`~dynmask_core.viz._common.roomy_margins`): the browser draws the
     figure once instead of twice."""

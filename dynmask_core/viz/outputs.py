@@ -179,3 +179,22 @@ def next_token_bars_html(baseline: Sequence[Mapping[str, Any]], masked: Sequence
     body = ('<div style="display:grid;grid-template-columns:repeat(auto-fit,minmax(18em,1fr));column-gap:2em;'
             f'row-gap:1em">{"".join(columns)}</div>')
     return _figure_html(title, body, "next-token")
+
+
+def output_figure(baseline: Any, masked: Any) -> Any:
+    """The plotly figure of both runs' outputs (the HTML export), or None for a task with nothing to draw (an
+    embedding). ``baseline`` and ``masked`` are :class:`~dynmask_core.analysis.outputs.TaskOutput` of one task."""
+    if baseline.task == "classification":
+        return sentiment_figure(baseline.summary()["probs"], masked.summary()["probs"])
+    if baseline.task == "next_token":
+        return next_token_figure(baseline.summary()["top5"], masked.summary()["top5"])
+    return None
+
+
+def output_bars_html(baseline: Any, masked: Any) -> str | None:
+    """The same as plain HTML bars (what the app's page shows), or None for a task with nothing to draw."""
+    if baseline.task == "classification":
+        return class_bars_html(baseline.summary()["probs"], masked.summary()["probs"])
+    if baseline.task == "next_token":
+        return next_token_bars_html(baseline.summary()["top5"], masked.summary()["top5"])
+    return None

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from pathlib import Path
 
 import pytest
+
+from tests import ROOT
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # the tests load tiny models saved to temporary folders: this server's policy allows those (and nothing else)
 os.environ.setdefault("DYNMASK_ALLOW_MODELS", f"{tempfile.gettempdir()}/*")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

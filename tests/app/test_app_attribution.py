@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from dynmask_app.server import keys, resources
+from dynmask_app.session import PageSession
 from dynmask_app.state import AppState
 from dynmask_core import encode_text
 from dynmask_core.attribution import attribute
@@ -26,11 +28,10 @@ def link(**fields) -> dict[str, str]:
 
 
 def cached_attribution(at: AppTest):
-    from dynmask_app import runner
 
-    state = at.session_state["attr.active"]
-    (result,) = at.session_state["attr.shown"].values()
-    return runner.result_cache().get(runner.attribution_key(state, result.plan))
+    state = PageSession("attribution", at.session_state).active
+    (result,) = PageSession("attribution", at.session_state).shown.values()
+    return resources.result_cache().get(keys.attribution_key(state, result.plan))
 
 
 def test_page_opens_empty_with_the_explain_controls() -> None:
@@ -70,14 +71,14 @@ def test_pruning_switches_off_the_least_important_heads() -> None:
     at.number_input(key="attr.prune_n").set_value(5).run()
     at.button(key="attr.prune").click().run()
     ok(at)
-    state = at.session_state["attr.active"]
+    state = PageSession("attribution", at.session_state).active
     assert state.strategy == "head_gate"
     off = dict(state.params)["off"].split()
     assert len(off) == 5
     assert at.query_params["s"] == "head_gate" and at.query_params["p.off"] == " ".join(off)
     assert at.selectbox(key="attr.s1").value == "head_gate"  # the sidebar shows the new recipe
     # the masked run really has those heads off
-    (result,) = at.session_state["attr.shown"].values()
+    (result,) = PageSession("attribution", at.session_state).shown.values()
     for pair in off:
         layer, head = map(int, pair.split("."))
         assert float(result.attention[layer, head].sum()) == 0.0

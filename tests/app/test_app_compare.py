@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
+from dynmask_app.session import PageSession
 from dynmask_app.state import AppState
 from dynmask_core import encode_text, run
+from tests import ROOT
+from tests.app import pages
+from tests.app.pages import no_exception as ok
 
-ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "pages" / "1_Compare.py")
+PAGE = "pages/1_Compare.py"
 
 
 def open_page(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    if query:
-        at.query_params.update(query)
-    return at.run()
-
-
-def ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+    return pages.open_page(PAGE, query, timeout=120)
 
 
 def sides(at: AppTest):
-    shown = at.session_state["cmp.shown"]
+    shown = PageSession("compare", at.session_state).shown
     assert len(shown) == 2
     a, b = (handle.resolve() for handle in shown.values())
     return a, b

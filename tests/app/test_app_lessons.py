@@ -3,18 +3,17 @@ presenter mode and the language ride in the link and hold across a Run."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dynmask_app.i18n import translate
 from dynmask_app.page_registry import PAGES
+from dynmask_app.session import PageSession
 from dynmask_app.state import AppState
+from tests import ROOT
 from tests.app import pages
 from tests.app.pages import ok
 
-ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/3_Step_by_step.py"
 
 
@@ -30,7 +29,7 @@ def test_the_lesson_runs_in_both_languages(lang) -> None:
     assert (at.title[0].value == PAGES["steps"].title) == (lang == "en")
     at.button(key="steps.run").click().run()
     ok(at)
-    assert at.session_state["steps.active"].lang == lang  # the Run keeps the session's language
+    assert PageSession("steps", at.session_state).active.lang == lang  # the Run keeps the session's language
     assert at.query_params["lang"] == lang
     (line,) = at.success
     assert line.value.startswith("These are the model's own numbers") == (lang == "en")  # translated in zh
@@ -75,7 +74,7 @@ def test_a_custom_mask_from_a_link_is_the_lesson_mask() -> None:
     at = open_page(link.to_query_params())
     ok(at)
     assert "largest difference" in at.success[0].value
-    (result,) = at.session_state["steps.shown"].values()
+    (result,) = PageSession("steps", at.session_state).shown.values()
     assert result.masks[0, 0].int().tolist() == lower
 
 

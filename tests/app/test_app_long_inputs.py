@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dynmask_app import runner
+from dynmask_app.server import resources
 from dynmask_app.state import AppState
 from dynmask_core import encode, run
 from dynmask_core.modalities import TextSource
 from dynmask_core.viz import pool2d
-from tests.app.test_app_playground import ROOT, charts, ok, result_of
+from tests import ROOT
+from tests.app.test_app_playground import charts, ok, result_of
 
 DIGITS = "0123456789" * 100  # 1,000 SmolLM2 tokens (one per digit) in 1,000 characters: the text rides in the link
 LONG = AppState(model="smollm2", input_ref=DIGITS, max_tokens=700, strategy="sliding_window",
@@ -66,7 +67,7 @@ def test_a_link_with_a_token_limit_runs_budgeted_with_the_numbers_of_a_full_capt
     # what is kept changes, the numbers do not: the tile-by-tile path sums in another order (within 1e-5)
     assert result.metrics == pytest.approx(smollm2_direct.metrics, rel=1e-5, abs=1e-6)
     kept = result.summary.nbytes + result.baseline_summary.nbytes
-    assert kept <= runner.policy().capture_budget
+    assert kept <= resources.policy().capture_budget
     captions = " ".join(c.value for c in at.caption)
     assert "700 tokens: past the usual 512" in captions and f"{result.summary.block}x{result.summary.block}" in captions
     assert _titled(at, f"layer 2, head 4, {result.summary.block}x{result.summary.block} blocks")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,10 +13,10 @@ import transformers as tf
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from dynmask_app.session import PageSession
 from dynmask_app.state import AppState
 from dynmask_core import MaskPlan, encode, load, run
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +54,7 @@ def test_image_link_shows_overlays_and_the_numbers_of_the_core(vit_folder) -> No
     for text in ("Masked run: CLS attends to (L1 H2)", "Baseline: CLS attends to", "Mask applied for CLS",
                  "Rollout, masked run", "Class probabilities"):
         assert text in titles, text
-    shown = next(iter(at.session_state["pg.shown"].values())).resolve()
+    shown = next(iter(PageSession("playground", at.session_state).shown.values())).resolve()
     loaded = load(vit_folder, device="cpu")
     direct = run(loaded, encode(loaded, state.source()), MaskPlan.of("neighborhood2d", {"radius": 1}))
     assert shown.metrics == direct.metrics and torch.equal(shown.masks, direct.masks)
@@ -83,7 +82,7 @@ def test_bundled_media_links_with_input_masks(state: AppState, titles: tuple[str
     shown = _charts(at)
     for text in titles:
         assert text in shown, text
-    result = next(iter(at.session_state["pg.shown"].values())).resolve()
+    result = next(iter(PageSession("playground", at.session_state).shown.values())).resolve()
     assert result.hidden is not None and bool(result.hidden.any()) and result.seed == state.seed
 
 
@@ -182,7 +181,7 @@ def test_another_input_kind_with_nothing_picked_hides_the_texts_result() -> None
     at.radio(key="pg.image_origin").set_value("Bundled sample").run()  # a usable input again: Run shows its result
     at.button(key="pg.run").click().run()
     assert_result(at, "pg")
-    assert at.session_state["pg.active"].input_kind == "image"
+    assert PageSession("playground", at.session_state).active.input_kind == "image"
 
 
 @pytest.mark.parametrize(("path", "ns"), [("pages/1_Compare.py", "cmp"), ("pages/2_Attribution.py", "attr")],

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dynmask_app.state import AppState
 from dynmask_core import encode_text, run
+from tests.app import pages
+from tests.app.pages import no_exception as ok
 
-ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 120
 
 
 def open_app(query: dict[str, str] | None = None, path: str = "app.py", timeout: float = TIMEOUT) -> AppTest:
-    at = AppTest.from_file(str(ROOT / path), default_timeout=timeout)
-    if query:
-        at.query_params.update(query)
-    return at.run()
-
-
-def ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+    return pages.open_page(path, query, timeout)
 
 
 def charts(at: AppTest) -> list:
@@ -231,7 +223,7 @@ def test_bad_model_in_a_link_is_an_error_not_a_crash() -> None:
 
 
 def test_unexpected_failure_shows_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dynmask_app import runner
+    from dynmask_app.server import runner
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")

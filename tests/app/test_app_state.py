@@ -42,7 +42,7 @@ def test_second_strategy_dropped_without_op() -> None:
 
 def test_long_text_is_left_out_of_the_url() -> None:
     state = AppState(input_ref="word " * 300)
-    assert len(state.text) > MAX_URL_TEXT and not state.text_in_url
+    assert len(state.text) > MAX_URL_TEXT and not state.input_in_url
     assert "text" not in state.to_query_params()
     back, warnings = AppState.from_query_params(state.to_query_params())
     assert warnings == [] and back.text == AppState().text

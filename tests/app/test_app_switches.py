@@ -16,10 +16,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import ElementTree, InitialValue, Radio, Selectbox
 
+from dynmask_app.editor.widgets import strategy_ids
 from dynmask_app.i18n import translate
 from dynmask_app.messages import plain
+from dynmask_app.session import PageSession
 from dynmask_app.state import AppState
-from dynmask_app.widgets import strategy_ids
 from dynmask_core.attribution.methods import METHODS
 from dynmask_core.masks import MODES
 from dynmask_core.modalities import KINDS
@@ -123,7 +124,7 @@ def test_playground_choices_survive_display_switches_and_run(monkeypatch, sequen
     at.button(key="pg.run").click()
     at = run(browser, at)
     choices_hold_ids(at)
-    state = at.session_state["pg.active"]
+    state = PageSession("playground", at.session_state).active
     assert (state.strategy, state.op, state.strategy2, state.mode) == ("topk", "and", "causal", "bias")
     assert state.lang == next((step for step in reversed(sequence) if step != "present"), "en")
     assert state.present == (sequence.count("present") % 2 == 1)
@@ -132,7 +133,8 @@ def test_playground_choices_survive_display_switches_and_run(monkeypatch, sequen
     at.button(key="pg.run").click()
     at = run(browser, at)
     choices_hold_ids(at)
-    assert at.session_state["pg.active"].op == "and" and at.session_state["pg.active"].strategy == "topk"
+    state = PageSession("playground", at.session_state).active
+    assert state.op == "and" and state.strategy == "topk"
 
 
 @pytest.mark.parametrize("sequence", SEQUENCES[:2], ids="-".join)
@@ -148,7 +150,7 @@ def test_compare_choices_survive_display_switches_and_run(monkeypatch, sequence)
     at.button(key="cmp.run").click()
     at = run(browser, at)
     choices_hold_ids(at)
-    state = at.session_state["cmp.active"]
+    state = PageSession("compare", at.session_state).active
     assert (state.strategy, state.strategy2) == ("causal", "topk")
     assert len(at.get("plotly_chart")) == 5  # 2 masks, 2 attention maps, B minus A
 
@@ -162,7 +164,7 @@ def test_attribution_method_survives_display_switches(monkeypatch) -> None:
         at = switch(browser, at, "attr", step)
         choices_hold_ids(at)  # the method's help caption is looked up by its id: a label was a KeyError
         assert at.selectbox(key="attr.attr_method").value == "saliency"
-    values, _ = at.session_state["attr.draft"]
+    values, _ = PageSession("attribution", at.session_state).draft
     assert values["attr_method"] == "saliency" and values["op"] == "none"
 
 
@@ -211,7 +213,7 @@ def test_metric_labels_show_the_models_words_literally() -> None:
     """A class label or a token in a metric label (markdown) is escaped; the fixed labels stay as they are."""
     import torch
 
-    from dynmask_app.explain import metric_label
+    from dynmask_app.views.explain import metric_label
     from dynmask_core.analysis.outputs import Classification
 
     base = Classification(torch.tensor([0.9, 0.1]), ("3:orange", "*x*"))

@@ -8,13 +8,13 @@ from streamlit.testing.v1 import AppTest
 def _page(change: float) -> None:
     import numpy as np
 
-    from dynmask_app.attribution_views import _honesty
+    from dynmask_app.views.attribution import honesty
     from dynmask_core.attribution.methods import AttributionResult, Side
 
     side = Side(np.zeros(3), score=0.5, reference_score=0.5 - change, delta=1e-4)
     attr = AttributionResult.__new__(AttributionResult)
     attr.__dict__.update(masked=side, baseline=side, method="ig", steps=64, hidden=())
-    _honesty(attr, None)
+    honesty(attr, None)
 
 
 def _run(change: float) -> AppTest:

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from pathlib import Path
 
 import plotly.graph_objects as go
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dynmask_app import figure_cache, views
-from dynmask_app.figure_cache import figure_cache as new_cache
-from dynmask_app.figure_cache import figure_size
+from dynmask_app.server import figure_cache
+from dynmask_app.server.figure_cache import figure_cache as new_cache
+from dynmask_app.server.figure_cache import figure_size
 from dynmask_app.state import AppState
+from dynmask_app.views import playground as views
 from dynmask_core import encode_text, run, viz
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 MODEL_VIEW = "Model view (all layers x heads)"
 
 
@@ -134,10 +134,10 @@ def test_the_model_view_is_built_only_when_its_tab_is_opened(built: Counter) -> 
 
 def test_the_html_download_builds_its_figures_only_when_asked(built: Counter,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from dynmask_app import downloads
+    from dynmask_app.views import downloads
 
     buttons = {}
-    monkeypatch.setattr(downloads, "_button", lambda label, data, file_name, mime, key, help="": buttons.update(
+    monkeypatch.setattr(downloads, "download_button", lambda label, data, file_name, mime, key, help="": buttons.update(
         {key: data}))
     at = _open(AppState(strategy="random_dynamic", params={"p": 0.3}, seed=9105, layer=2, head=1))
     assert not buttons  # the buttons wait for their tab too

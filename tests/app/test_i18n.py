@@ -5,11 +5,9 @@ from __future__ import annotations
 import string
 import subprocess
 import sys
-from pathlib import Path
 
 from dynmask_app.i18n import _CATALOGUES, catalogue, read_po, translate
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests import ROOT
 
 
 def _fields(text: str) -> set[tuple[str, str, str]]:

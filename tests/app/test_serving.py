@@ -6,15 +6,14 @@ import threading
 import time
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from streamlit import config as st_config
 
-from dynmask_app.result_cache import ByteLRU, ResultCache, SharedResult, model_nbytes, nbytes
-from dynmask_app.serving import load_policy
+from dynmask_app.server.result_cache import ByteLRU, SharedResult, model_nbytes, nbytes
+from dynmask_app.server.serving import load_policy
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 MB = 2**20
 
 
@@ -40,7 +39,7 @@ def test_every_streamlit_setting_is_a_real_option_that_applies() -> None:
 
 
 def test_results_are_evicted_past_the_byte_budget() -> None:
-    cache = ResultCache(budget=100 * MB)
+    cache = ByteLRU(budget=100 * MB)
     for i in range(5):
         cache.get_or_compute(f"r{i}", lambda: _Result.of(40))
         assert cache.used <= 100 * MB
@@ -60,7 +59,7 @@ def _in_a_script_run(cache: ByteLRU, key: str, mb: int, hold: threading.Event, g
 
 
 def test_a_result_a_script_run_is_drawing_is_kept_until_the_run_ends() -> None:
-    cache = ResultCache(budget=100 * MB)
+    cache = ByteLRU(budget=100 * MB)
     hold, got = threading.Event(), threading.Event()
     run = threading.Thread(target=_in_a_script_run, args=(cache, "drawn", 60, hold, got))
     run.start()
@@ -74,7 +73,7 @@ def test_a_result_a_script_run_is_drawing_is_kept_until_the_run_ends() -> None:
 
 
 def test_room_is_made_before_computing_past_the_budget() -> None:
-    cache = ResultCache(budget=100 * MB)
+    cache = ByteLRU(budget=100 * MB)
     for i in range(2):
         cache.get_or_compute(f"r{i}", lambda: _Result.of(40))
     with cache.room_for(50 * MB):  # 80 + 50 > 100: the oldest goes before the new result exists
@@ -84,7 +83,7 @@ def test_room_is_made_before_computing_past_the_budget() -> None:
 
 
 def test_a_computation_waits_while_other_runs_draw_and_goes_on_when_they_end() -> None:
-    cache = ResultCache(budget=100 * MB)
+    cache = ByteLRU(budget=100 * MB)
     hold, got = threading.Event(), threading.Event()
     drawing = threading.Thread(target=_in_a_script_run, args=(cache, "drawn", 70, hold, got))
     drawing.start()
@@ -107,7 +106,7 @@ def test_a_computation_waits_while_other_runs_draw_and_goes_on_when_they_end() -
 
 def test_a_run_holding_a_result_is_never_stuck_waiting_for_room() -> None:
     """A page computing its second side goes ahead (past the budget) instead of waiting on others."""
-    cache = ResultCache(budget=100 * MB)
+    cache = ByteLRU(budget=100 * MB)
     hold, got = threading.Event(), threading.Event()
     other = threading.Thread(target=_in_a_script_run, args=(cache, "other", 50, hold, got))
     other.start()
@@ -145,7 +144,7 @@ def test_a_session_handle_does_not_keep_the_result_alive() -> None:
     import gc
     import weakref
 
-    cache = ResultCache(budget=100 * MB)
+    cache = ByteLRU(budget=100 * MB)
     computed = []
 
     def fetch() -> _Result:
@@ -161,7 +160,7 @@ def test_a_session_handle_does_not_keep_the_result_alive() -> None:
 
 
 def test_one_recipe_asked_at_once_is_computed_once() -> None:
-    cache, calls = ResultCache(budget=10 * MB), []
+    cache, calls = ByteLRU(budget=10 * MB), []
 
     def compute() -> _Result:
         calls.append(1)

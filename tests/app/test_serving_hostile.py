@@ -23,13 +23,13 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from dynmask_app import runner
-from dynmask_app.serving import ServingPolicy, format_params, load_policy
+from dynmask_app.server import resources, runner
+from dynmask_app.server.serving import ServingPolicy, format_params, load_policy
 from dynmask_app.state import AppState
 from dynmask_core.models.weights import count_weights
+from tests import ROOT
 from tests.core.tiny_models import tiny_bert
 
-ROOT = Path(__file__).resolve().parents[2]
 NOT_AMONG = "loads only its bundled models"
 UNSIZED = "could not be sized before loading"
 
@@ -118,7 +118,7 @@ def never_load(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _with_policy(monkeypatch: pytest.MonkeyPatch, policy: ServingPolicy) -> None:
-    monkeypatch.setattr(runner, "policy", lambda: policy)
+    monkeypatch.setattr(resources, "policy", lambda: policy)
 
 
 @pytest.fixture()
@@ -225,7 +225,7 @@ def test_a_pattern_that_climbs_out_after_a_wildcard_is_refused_when_read(pattern
 def test_the_app_loads_the_resolved_folder_it_checked_and_keeps_the_typed_name(tree, monkeypatch) -> None:
     _with_policy(monkeypatch, ServingPolicy(allow_models=(f"{tree['allowed']}/*",)))
     typed = f"{tree['allowed']}//sub/../tiny/"
-    loaded = runner._load_model(typed)
+    loaded = runner.load_model(typed)
     assert loaded.info["source"] == os.path.realpath(tree["allowed"] / "tiny")  # what was checked is what loaded
     assert loaded.id == typed
 
@@ -234,7 +234,7 @@ def test_an_escaping_folder_never_reaches_the_loader(tree, monkeypatch, never_lo
     _with_policy(monkeypatch, ServingPolicy(allow_models=(f"{tree['allowed']}/*",)))
     for typed in (f"{tree['allowed']}/../outside/tiny", f"{tree['allowed']}/tiny_link"):
         with pytest.raises(ValueError, match=NOT_AMONG):
-            runner._load_model(typed)
+            runner.load_model(typed)
     assert never_load == []
 
 
@@ -315,7 +315,7 @@ def test_a_folder_over_max_params_is_refused_by_its_count_and_never_loaded(tmp_p
     assert count_weights(tmp_path / "model").n_params == n
     _with_policy(monkeypatch, ServingPolicy(allow_models=(f"{tmp_path}/*",), max_params=1000))
     with pytest.raises(ValueError) as err:
-        runner._load_model(f"{tmp_path}/model")
+        runner.load_model(f"{tmp_path}/model")
     message = str(err.value)
     assert f"has {n:,} parameters; this server runs models up to 1,000 parameters" in message, message
     assert "max_params" in message and "\n" not in message and never_load == []
@@ -364,7 +364,7 @@ def test_a_folder_that_cannot_be_counted_is_refused_before_loading(tmp_path, mon
     _unsized(kind, tmp_path / "model", marker)
     _with_policy(monkeypatch, ServingPolicy(allow_models=(f"{tmp_path}/*",)))
     with pytest.raises(ValueError, match=UNSIZED) as err:
-        runner._load_model(f"{tmp_path}/model")
+        runner.load_model(f"{tmp_path}/model")
     assert never_load == [] and not marker.exists()  # nothing loaded, no pickle run
     assert "\n" not in str(err.value) and "max_params" in str(err.value)
     # the same words for every such folder, a missing one included: they do not tell whether it exists
@@ -392,7 +392,7 @@ def test_uncountable_copies_next_to_a_countable_one_do_not_block_it(tmp_path) ->
 def test_an_allowed_pickle_only_folder_still_loads(tmp_path, monkeypatch) -> None:
     n = _save_tiny_bin(tmp_path / "model")
     _with_policy(monkeypatch, ServingPolicy(allow_models=(f"{tmp_path}/*",), max_params=n))
-    loaded = runner._load_model(f"{tmp_path}/model")
+    loaded = runner.load_model(f"{tmp_path}/model")
     assert sum(p.numel() for p in loaded.model.parameters()) == n
 
 

@@ -4,16 +4,15 @@ line that never tell whether a path exists, a size cap checked before loading, i
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dynmask_app.serving import ServingPolicy, load_policy
+from dynmask_app.server import resources
+from dynmask_app.server.serving import ServingPolicy, load_policy
 from dynmask_app.state import AppState
 from dynmask_core.models.weights import folder_parameters
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests import ROOT
 
 
 def test_the_shipped_file_is_the_classroom_default() -> None:
@@ -103,13 +102,12 @@ def test_a_text_longer_than_the_server_takes_is_refused() -> None:
 def test_every_uploader_states_the_limit_the_app_takes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 22, item 5: one limit per uploader, the same in its label and in Streamlit's own "N MB per file" (the
     widget's ``max_upload_size``, which the browser also enforces), never Streamlit's default 200 MB."""
-    from dynmask_app import runner
     from dynmask_core.lessons.mlm import MAX_RUN_BYTES
     from dynmask_core.masks.custom import MAX_FILE_BYTES
     from dynmask_core.modalities.files import MAX_AUDIO_BYTES, MAX_IMAGE_BYTES
 
     policy = ServingPolicy(max_image_mb=5, max_audio_mb=7)  # an operator's lower limits are what the uploaders say
-    monkeypatch.setattr(runner, "policy", lambda: policy)
+    monkeypatch.setattr(resources, "policy", lambda: policy)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     for kind, word in (("image", "picture"), ("audio", "recording")):
         at.radio(key="pg.kind").set_value(kind).run()

@@ -1,4 +1,5 @@
-"""The in-memory server of Streamlit's frontend bundle (dynmask_app/static_assets.py), driven with raw ASGI calls.
+"""The in-memory server of Streamlit's frontend bundle (dynmask_app/server/static_assets.py), driven with raw
+ASGI calls.
 
 No browser and no Streamlit server: each test wraps a tiny inner app that records what reached it.
 """
@@ -13,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from dynmask_app import static_assets
-from dynmask_app.static_assets import StaticAssetsMiddleware, accepts_gzip, streamlit_static_dir
+from dynmask_app.server import static_assets
+from dynmask_app.server.static_assets import StaticAssetsMiddleware, accepts_gzip, streamlit_static_dir
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 IMMUTABLE = "public, immutable, max-age=31536000"
 STATIC = Path(streamlit_static_dir())
 BUNDLE = STATIC / "static"

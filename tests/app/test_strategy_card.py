@@ -8,8 +8,8 @@ from streamlit.testing.v1 import AppTest
 
 
 def _card(strategy: str, op: str, strategy2: str) -> None:
-    from dynmask_app.explain import strategy_card
     from dynmask_app.state import AppState
+    from dynmask_app.views.explain import strategy_card
 
     kind = "image" if "mae" in (strategy, strategy2) else "text"
     strategy_card(AppState(input_kind=kind, input_ref="shapes-star" if kind == "image" else "a b",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from dynmask_app.token_counter import CONTAINER, count_line
+from dynmask_app.editor.token_counter import CONTAINER, count_line
 from dynmask_core.modalities.text import count_tokens
 
 TIMEOUT = 120
@@ -17,8 +17,8 @@ START = "The weather today is cold, but the coffee is warm."
 def _page(model_id, limit, context, load) -> None:
     import streamlit as st
 
-    from dynmask_app import runner
-    from dynmask_app.widgets import text_controls
+    from dynmask_app.editor.widgets import text_controls
+    from dynmask_app.server import runner
 
     st.session_state.setdefault("pg.text", "The weather today is cold, but the coffee is warm.")
     if load:

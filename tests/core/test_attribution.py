@@ -263,3 +263,55 @@ def test_a_near_zero_change_has_no_share_to_report() -> None:
     edge = Side(np.zeros(3), score=NEAR_ZERO_CHANGE, reference_score=0.0, delta=0.0)
     assert edge.relative_delta() == 0.0  # at the threshold the share is reported
     assert Side(np.zeros(3), score=0.3).relative_delta() is None  # no IG: no delta
+
+
+# ------------------------------------------------------------------------------------------------ the registry
+
+
+def _input_size(runner, steps):
+    """A toy method: the size of each cell of the input, no gradients (one forward pass for the score)."""
+    return runner.side(runner.space.value.abs())
+
+
+@pytest.fixture
+def input_size():
+    """A method registered from here, for one test: one registry entry is all a method takes."""
+    from dynmask_core.attribution import ATTRIBUTION_METHODS, AttributionMethod, register_method
+
+    method = register_method(AttributionMethod("test_input_size", "Input size", "test only", _input_size))
+    yield method
+    del ATTRIBUTION_METHODS[method.id]
+
+
+def test_a_registered_method_runs_through_attribute(minilm, shapes, input_size) -> None:
+    from dynmask_core.attribution import AttributionMethod, register_method
+
+    prepared = encode(minilm, TextSource(SENTENCE))
+    told = []
+    result = attribute(minilm, prepared, MaskPlan.of("sliding_window", {"radius": 1}), "test_input_size", steps=7,
+                       progress=lambda fraction, what: told.append((fraction, what)))
+    record = result.to_dict()
+    assert (record["method"], record["method_title"], record["steps"]) == ("test_input_size", "Input size", None)
+    assert told[-1] == (1.0, "Input size") and result.reduce == "sum" and result.notes == []
+    with torch.no_grad():
+        sizes = minilm.model.get_input_embeddings()(prepared.inputs["input_ids"])[0].abs().double().sum(-1).numpy()
+    for side in (result.masked, result.baseline):
+        np.testing.assert_allclose(side.positions, sizes, rtol=1e-12)
+    assert result.baseline.score == pytest.approx(float(minilm(prepared.inputs).probs[result.target.index]), rel=1e-4)
+    assert result.masked.score != result.baseline.score  # the masked side ran under the plan
+    image = attribute(shapes, _sample(shapes, "shapes-star", "image"), MaskPlan.of("none"), "test_input_size")
+    assert image.baseline.overlay.sum() == pytest.approx(image.baseline.positions.sum())
+    with pytest.raises(ValueError, match="already registered"):
+        register_method(AttributionMethod("test_input_size", "Twice", "", _input_size))
+
+
+def test_the_old_names_are_read_from_the_registry() -> None:
+    from dynmask_core.attribution import ATTENTION_METHODS, ATTRIBUTION_METHODS, STEPPED, check_method, get_method
+    from dynmask_core.attribution.methods import METHOD_HELP
+
+    assert {m.id: m.title for m in ATTRIBUTION_METHODS.values()} == METHODS
+    assert {m.id: m.help for m in ATTRIBUTION_METHODS.values()} == METHOD_HELP
+    assert STEPPED == ("ig", "attention_attribution") and ATTENTION_METHODS == ("rollout", "attention_attribution")
+    assert [check_method(m, 7) for m in METHODS] == [7 if m in STEPPED else None for m in METHODS]
+    with pytest.raises(ValueError, match="unknown attribution method 'lrp'; choose one of: ig, saliency"):
+        get_method("lrp")

@@ -7,14 +7,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from dynmask_core import MaskPlan, encode, load, run
 from dynmask_core.samples import samples
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests import ROOT
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

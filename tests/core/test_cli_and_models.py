@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,7 @@ import torch
 
 from dynmask_core.engine import MaskPlan, run
 from dynmask_core.modalities import encode_text
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests import ROOT
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

@@ -310,7 +310,7 @@ def test_a_saved_run_loads_back_exactly(tmp_path):
 
 
 def test_the_largest_run_the_app_trains_fits_the_size_limit():
-    steps = 3000  # dynmask_app.mlm_page.MAX_STEPS_UI (the core tests do not import the app)
+    steps = 3000  # dynmask_app.views.mlm.MAX_STEPS_UI (the core tests do not import the app)
     data = json.dumps(lab_result(steps).to_dict(), indent=1).encode()
     assert len(data) < mlm.MAX_RUN_BYTES / 4  # about 0.4 MB
     assert mlm.parse_run(data).config.steps == steps

@@ -36,8 +36,8 @@ from PIL import Image
 from dynmask_core import cli
 from dynmask_core.modalities import files
 from dynmask_core.modalities.files import read_audio, read_bytes, read_image
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 # words that must never reach the user: a traceback, a library's advice or internals, paths of the server
 FORBIDDEN = ("Traceback", "allow_pickle", "/work", "/tmp", "/root", "/usr", "/proc", "/dev", "site-packages",
              "Errno", "libsndfile", "libmpg123", "MemoryError", "Unable to allocate", "DecompressionBomb", "PIL")

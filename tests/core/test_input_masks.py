@@ -7,6 +7,7 @@ import torch
 
 from dynmask_core import MaskPlan, encode, load, run
 from dynmask_core.masks import get_strategy
+from dynmask_core.modalities import TextSource
 from dynmask_core.samples import get_sample
 
 
@@ -76,7 +77,7 @@ def test_w2v2_spans_on_spectrogram_frames(keywords) -> None:
 
 
 def test_input_masks_name_what_they_need(minilm) -> None:
-    prepared = encode(minilm, "Words have no patches.")
+    prepared = encode(minilm, TextSource("Words have no patches."))
     for sid, message in (("mae_patches", "image patches"), ("specaugment", "spectrogram"),
                          ("w2v2_spans", "audio")):
         with pytest.raises(ValueError, match=message):

@@ -41,7 +41,7 @@ def tiny_w2v2_folder(tmp_path_factory) -> str:
 
 
 def test_text_goes_through_encode(minilm) -> None:
-    prepared = encode(minilm, "The cat sat. The dog ran.")
+    prepared = encode(minilm, TextSource("The cat sat. The dog ran."))
     assert prepared.kind == "text" and prepared.labels[0] == "[CLS]" and prepared.segment_ids.max() == 1
     assert encode(minilm, TextSource("word " * 40, max_tokens=8)).truncated
 
@@ -64,7 +64,7 @@ def test_image_input_carries_its_patch_grid(tiny_vit_folder) -> None:
     with pytest.raises(ValueError, match="height, width, channels"):
         encode(loaded, ImageSource(np.zeros((4,), np.uint8)))
     with pytest.raises(ValueError, match="image model: it cannot take text input"):
-        encode(loaded, "hello")
+        encode(loaded, TextSource("hello"))
 
 
 def test_audio_input_carries_seconds_per_frame(tiny_w2v2_folder) -> None:
@@ -89,11 +89,11 @@ def test_concurrent_encoding_equals_encoding_alone(minilm) -> None:
     """The tokenizer is shared by every session and keeps truncation state between calls: encoding must be safe
     when threads encode short and over-long texts at once (before the fix some calls returned other ids)."""
     texts = ["The film was good.", "word " * 700, "Another short one, with a comma.", "long text " * 400]
-    alone = {t: encode(minilm, t) for t in texts}
+    alone = {t: encode(minilm, TextSource(t)) for t in texts}
 
     def check(i: int) -> bool:
         t = texts[i % len(texts)]
-        got, want = encode(minilm, t), alone[t]
+        got, want = encode(minilm, TextSource(t)), alone[t]
         return torch.equal(got.inputs["input_ids"], want.inputs["input_ids"]) and got.truncated == want.truncated
 
     with ThreadPoolExecutor(max_workers=8) as pool:

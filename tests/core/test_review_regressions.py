@@ -6,7 +6,6 @@ import io
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +18,7 @@ from dynmask_core.masks import get_strategy
 from dynmask_core.modalities import AudioSource, ImageSource
 from dynmask_core.modalities.files import read_audio
 from dynmask_core.recipe import Recipe
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests import ROOT
 
 
 def test_absurd_sampling_rates_are_refused_before_any_resampling(tmp_path) -> None:

@@ -11,7 +11,7 @@ from torch.nn.attention.flex_attention import create_mask
 from dynmask_core import MaskPlan, encode, load, run
 from dynmask_core.masks import dense, get_strategy
 from dynmask_core.masks.static import axial, neighborhood2d
-from dynmask_core.modalities import ImageSource
+from dynmask_core.modalities import ImageSource, TextSource
 from tests.core.grids import assert_grid, grid
 
 # CLS, then a 3 x 3 grid of patches numbered row by row:  p0 p1 p2 / p3 p4 p5 / p6 p7 p8
@@ -82,4 +82,4 @@ def test_spatial_strategies_run_inside_a_vit_with_the_patch_grid(tiny_vit) -> No
 def test_spatial_strategies_say_they_need_an_image(minilm) -> None:
     assert not get_strategy("axial").takes("text") and get_strategy("axial").takes("image")
     with pytest.raises(ValueError, match="needs|2-D grid of image patches"):
-        run(minilm, encode(minilm, "No grid here."), MaskPlan.of("neighborhood2d"))
+        run(minilm, encode(minilm, TextSource("No grid here.")), MaskPlan.of("neighborhood2d"))

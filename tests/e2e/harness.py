@@ -20,7 +20,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests import ROOT
 
 #: The page has finished its run: connected, script not running (initial -> running -> notRunning).
 IDLE = ('[data-testid="stApp"][data-test-connection-state="CONNECTED"]'

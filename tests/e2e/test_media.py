@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from dynmask_app.serving import load_policy
+from dynmask_app.server.serving import load_policy
 from tests.e2e.harness import click_run, open_app, runs_started, wait_charts, wait_idle
 from tests.e2e.test_browser import no_exception
 

@@ -6,10 +6,11 @@ from typing import Any
 
 import streamlit as st
 
-from dynmask_app import charts, figure_cache, messages, session
-from dynmask_app.explain import strategy_card
+from dynmask_app import messages, session
+from dynmask_app.server import figure_cache
 from dynmask_app.state import AppState
-from dynmask_app.views import show_figure
+from dynmask_app.views import charts
+from dynmask_app.views.explain import strategy_card
 from dynmask_core import viz
 from dynmask_core.analysis import layer_table
 
@@ -84,10 +85,10 @@ def side_by_side(state: AppState, a: Any, b: Any) -> None:
     c1, c2 = st.columns(2)
     for col, side, result in ((c1, "a", a), (c2, "b", b)):
         with col:
-            show_figure(_mask(state, result, label[side], where, layer, head), f"dynmask-compare-mask-{side}",
+            charts.plotly(_mask(state, result, label[side], where, layer, head), f"dynmask-compare-mask-{side}",
                         key=f"mask_{side}")
             # One colour scale for both sides: the figure depends on the other side's result too.
-            show_figure(_attention(state, result, label[side], where, layer, head, a, b, ids),
+            charts.plotly(_attention(state, result, label[side], where, layer, head, a, b, ids),
                         f"dynmask-compare-attn-{side}", key=f"attn_{side}")
     st.caption("Both attention maps use one colour scale (0 to the larger maximum), so equal colours mean equal "
                "weights.")
@@ -95,7 +96,7 @@ def side_by_side(state: AppState, a: Any, b: Any) -> None:
     diff = figure_cache.figure(state, b, "compare.diff", (ids["a"], layer, head, title, COMPARE_MAX_SIDE),
                                lambda: viz.diff_figure(b.attention[layer, head] - a.attention[layer, head], a.tokens,
                                                        title, max_side=COMPARE_MAX_SIDE))
-    show_figure(diff, "dynmask-compare-diff", key="diff_ab")
+    charts.plotly(diff, "dynmask-compare-diff", key="diff_ab")
     st.caption("Blue: B gives this key more weight than A; red: less.")
     note = viz.pooling_note(q, viz.pool_factor(q, COMPARE_MAX_SIDE), "matrices")
     if note:
@@ -103,7 +104,7 @@ def side_by_side(state: AppState, a: Any, b: Any) -> None:
 
 
 def _mask(state: AppState, result: Any, name: str, where: str, layer: int, head: int) -> Any:
-    """One side's mask (cached for every session, see :mod:`dynmask_app.figure_cache`)."""
+    """One side's mask (cached for every session, see :mod:`dynmask_app.server.figure_cache`)."""
     title = f"Mask, {name} ({where})"
     return figure_cache.figure(state, result, "compare.mask", (layer, head, title, COMPARE_MAX_SIDE),
                                lambda: viz.mask_figure(result.masks[layer, head], result.tokens, title,

@@ -75,12 +75,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dynmask_core.messages import shown
-from dynmask_core.modalities.files import MAX_AUDIO_BYTES, MAX_IMAGE_BYTES
+from dynmask_core.modalities.files import MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, file_reader
 from dynmask_core.modalities.text import MAX_CHARS
 from dynmask_core.models import PRESETS
 from dynmask_core.models.weights import count_weights
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FILE = ROOT / "serving.toml"
 _ENV = {"allow_models": "DYNMASK_ALLOW_MODELS", "allow_hub": "DYNMASK_ALLOW_HUB", "max_params": "DYNMASK_MAX_PARAMS",
         "max_text_chars": "DYNMASK_MAX_TEXT_CHARS", "max_tokens": "DYNMASK_MAX_TOKENS",
@@ -218,13 +218,17 @@ class ServingPolicy:
                              f"Set *Tokens to read* to {self.max_tokens:,} or less.")
 
     def max_upload_bytes(self, kind: str) -> int:
-        """The largest upload of ``kind`` (``image``/``audio``) in bytes."""
-        return int((self.max_image_mb if kind == "image" else self.max_audio_mb) * 2**20)
+        """The largest upload of ``kind`` in bytes (see :meth:`max_upload_mb`)."""
+        return int(self.max_upload_mb(kind) * 2**20)
 
     def max_upload_mb(self, kind: str) -> int:
         """The largest upload of ``kind`` in whole MB (of 2**20 bytes): the uploader's ``max_upload_size``, which
-        the browser enforces and states ("20MB per file") beside the app's own label."""
-        return int(self.max_image_mb if kind == "image" else self.max_audio_mb)
+        the browser enforces and states ("20MB per file") beside the app's own label. Pictures and recordings have
+        their settings; any other kind of file its reader's own limit."""
+        settings = {"image": self.max_image_mb, "audio": self.max_audio_mb}
+        if kind in settings:
+            return int(settings[kind])
+        return int(file_reader(kind).max_bytes // 2**20)
 
     def rows(self) -> list[tuple[str, str]]:
         """``(setting, value)`` for the "About this server" panel."""

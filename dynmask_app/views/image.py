@@ -8,16 +8,18 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dynmask_app import charts, figure_cache, inputs, messages, runner
+from dynmask_app import messages
+from dynmask_app.server import figure_cache, runner, uploads
+from dynmask_app.views import charts
 from dynmask_core.analysis.rollout import on_grid, rollout
 from dynmask_core.modalities.image import as_seen
 from dynmask_core.viz.image import MASK_SCALE, patch_overlay_figure
 
 
-def _picture(state: Any) -> np.ndarray | None:
+def picture_of(state: Any) -> np.ndarray | None:
     """The picture as the model saw it (its processor's resize and crop), so the patches line up."""
     try:
-        return as_seen(runner.get_model(state.model), inputs.source_of(state).image)
+        return as_seen(runner.get_model(state.model), uploads.source_of(state).image)
     except ValueError as err:
         messages.warning(f"The picture is not available here: {err}")
         return None
@@ -26,14 +28,14 @@ def _picture(state: Any) -> np.ndarray | None:
 def picture_getter(state: Any) -> Callable[[], np.ndarray] | None:
     """The picture as a getter that prepares it on first call (figures already built for this input need none),
     or None, with a warning, when this session cannot have it (someone else's upload)."""
-    if state.is_upload and state.input_ref not in st.session_state.get(inputs.UPLOADS, {}):
-        image = _picture(state)  # says why
+    if state.is_upload and state.input_ref not in st.session_state.get(uploads.UPLOADS, {}):
+        image = picture_of(state)  # says why
         return None if image is None else (lambda: image)
     memo: dict[str, np.ndarray] = {}
 
     def picture() -> np.ndarray:
         if "image" not in memo:
-            memo["image"] = as_seen(runner.get_model(state.model), inputs.source_of(state).image)
+            memo["image"] = as_seen(runner.get_model(state.model), uploads.source_of(state).image)
         return memo["image"]
 
     return picture
@@ -105,7 +107,7 @@ def image_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
               "the mask; the red frame marks the query patch.")
 
 
-def rollout_tab(state: Any, result: Any, ns: str) -> None:
+def rollout_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
     """Attention rollout from the class token over the picture, masked and baseline."""
     picture = picture_getter(state)
     if picture is None:

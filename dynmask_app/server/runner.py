@@ -2,46 +2,32 @@
 
 The only module that decides what is cached. The core knows nothing of Streamlit. Results are shared, read-only
 objects (never a copy per session or per hit); they are never mutated after ``run()``. Pages keep
-:class:`~dynmask_app.result_cache.SharedResult` handles, not results (see :mod:`dynmask_app.result_cache`).
+:class:`~dynmask_app.server.result_cache.SharedResult` handles, not results (see
+:mod:`dynmask_app.server.result_cache`).
 """
 
 from __future__ import annotations
 
 import contextvars
-import json
-import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import streamlit as st
-import torch
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from dynmask_app import inputs, messages
-from dynmask_app.result_cache import ByteLRU, ResultCache, SharedResult, model_nbytes
-from dynmask_app.serving import ServingPolicy, count_parameters, load_policy
+from dynmask_app import messages
+from dynmask_app.server import keys, resources, uploads
+from dynmask_app.server.result_cache import SharedResult
+from dynmask_app.server.serving import count_parameters
 from dynmask_app.state import AppState
 from dynmask_core import MaskPlan, RunResult, encode, load, run
 from dynmask_core.attention import AttentionInspect
-from dynmask_core.attribution import STEPPED, AttributionResult, attribute, head_importance
+from dynmask_core.attribution import AttributionResult, attribute, head_importance
 from dynmask_core.attribution.heads import HeadImportance
 from dynmask_core.capture import CapturePlan
 from dynmask_core.engine import AttentionWindow, Capture, attention_window, baseline_pass
 from dynmask_core.models import LoadedModel
-
-#: Torch threads per computation (``DYNMASK_TORCH_THREADS``; unset: torch's default, the number of cores). With
-#: 1, a 32-token MiniLM run took 0.06 s inside a busy 2-core server instead of 0.26 s (bench/app_latency.py: the
-#: OpenMP workers of parallel sessions spin against each other), but its numbers then differ from a run with more
-#: threads in the 7th digit; unset, the app's numbers equal the command line's bit for bit.
-TORCH_THREADS = int(os.environ.get("DYNMASK_TORCH_THREADS", "0") or 0)
-
-
-def _threads() -> None:
-    """Applies ``DYNMASK_TORCH_THREADS`` to the computing thread (Streamlit runs each script in its own thread)."""
-    if TORCH_THREADS > 0 and torch.get_num_threads() != TORCH_THREADS:
-        torch.set_num_threads(TORCH_THREADS)
 
 
 def _pin() -> bool:
@@ -50,42 +36,10 @@ def _pin() -> bool:
     return get_script_run_ctx(suppress_warning=True) is not None
 
 
-@st.cache_resource(show_spinner=False)
-def policy() -> ServingPolicy:
-    """This server's serving policy, read once at start (``serving.toml`` and ``DYNMASK_*`` variables)."""
-    return load_policy()
-
-
-@st.cache_resource(show_spinner=False)
-def model_cache() -> ByteLRU:
-    """The server's loaded models, least recently used out past ``model_budget_mb`` (the newest always stays)."""
-    return ByteLRU(policy().model_budget, sizeof=model_nbytes, keep_newest=True)
-
-
-@st.cache_resource(show_spinner=False)
-def result_cache() -> ResultCache:
-    """The server's one result cache, shared by every session, bounded by ``result_budget_mb``."""
-    return ResultCache(policy().result_budget)
-
-
-@st.cache_resource(show_spinner=False)
-def _slots() -> threading.BoundedSemaphore:
-    return threading.BoundedSemaphore(policy().parallel_runs)
-
-
-@contextmanager
-def computing(size: int = 0) -> Iterator[None]:
-    """Room for ``size`` bytes in the result budget, then one of the ``parallel_runs`` computation slots (each waits
-    its turn; in this order, so a thread holding a slot never waits for memory and slots always free up)."""
-    with result_cache().room_for(size), _slots():
-        _threads()
-        yield
-
-
-def _load_model(model_id: str, progress: Callable[[str, float], None] | None = None) -> LoadedModel:
+def load_model(model_id: str, progress: Callable[[str, float], None] | None = None) -> LoadedModel:
     """The loaded model from the model cache (pinned to this script run), loaded when missing."""
     def load_checked() -> LoadedModel:
-        rules = policy()
+        rules = resources.policy()
         target = rules.check_model(model_id)  # a folder: its resolved path, checked, and exactly what loads below
         rules.check_weights(model_id, target)  # a folder: counted from its weight files' headers, nothing loaded
         try:
@@ -96,7 +50,7 @@ def _load_model(model_id: str, progress: Callable[[str, float], None] | None = N
         rules.check_size(model_id, count_parameters(loaded.model))  # Hub ids: counted once loaded
         return loaded
 
-    return model_cache().get_or_compute(model_id, load_checked, pin=_pin())
+    return resources.model_cache().get_or_compute(model_id, load_checked, pin=_pin())
 
 
 def get_model(model_id: str, where: Any = None) -> LoadedModel:
@@ -109,7 +63,7 @@ def get_model(model_id: str, where: Any = None) -> LoadedModel:
     Raises:
         ValueError: the core's readable message (unknown id, unsupported family...).
     """
-    hit = model_cache().get(model_id, pin=_pin())
+    hit = resources.model_cache().get(model_id, pin=_pin())
     if hit is not None:
         return hit
     box = (where or st).empty()
@@ -118,7 +72,7 @@ def get_model(model_id: str, where: Any = None) -> LoadedModel:
         box.progress(min(1.0, max(0.0, float(fraction))), text=messages.plain(f"Loading {model_id}: {stage}"))
 
     try:
-        return _load_model(model_id, progress)
+        return load_model(model_id, progress)
     finally:
         box.empty()
 
@@ -131,23 +85,6 @@ def model_facts(loaded: LoadedModel) -> dict[str, Any]:
             "labels": list(loaded.labels)}
 
 
-def recipe_key(state: AppState, plan: MaskPlan) -> str:
-    """The full recipe of one run (model, input, resolved plan incl. seed) as a canonical JSON string."""
-    recipe = {"model": state.model, "input": [state.input_kind, state.input_ref], "plan": plan.to_dict()}
-    if state.max_tokens and state.input_kind == "text":  # only then: the keys of every other recipe stay as they were
-        recipe["tokens"] = int(state.max_tokens)
-    return json.dumps(recipe, sort_keys=True, default=str)
-
-
-def attribution_key(state: AppState, plan: MaskPlan, what: str = "attribution") -> str:
-    """The key of an attribution (or head importance) of one run: the run's key plus method, target and steps."""
-    steps = state.attr_steps if state.attr_method in STEPPED else None
-    extra = {"what": what, "target": state.attr_target}
-    if what == "attribution":
-        extra.update(method=state.attr_method, steps=steps)
-    return recipe_key(state, plan) + json.dumps(extra, sort_keys=True)
-
-
 def attribute_recipe(state: AppState, plan: MaskPlan, progress: Callable[[float, str], None] | None = None
                      ) -> AttributionResult:
     """The attribution of the page's method and target, masked vs unmasked (cached like runs, by the full recipe).
@@ -158,22 +95,22 @@ def attribute_recipe(state: AppState, plan: MaskPlan, progress: Callable[[float,
         ValueError: a bad target, or a method this model cannot take.
     """
     def compute() -> AttributionResult:
-        with computing():
-            loaded = _load_model(state.model)
-            return attribute(loaded, encode(loaded, inputs.source_of(state)), plan, state.attr_method,
+        with resources.computing():
+            loaded = load_model(state.model)
+            return attribute(loaded, encode(loaded, uploads.source_of(state)), plan, state.attr_method,
                              state.attr_target, state.attr_steps, progress=progress)
 
-    return result_cache().get_or_compute(attribution_key(state, plan), compute, pin=_pin())
+    return resources.result_cache().get_or_compute(keys.attribution_key(state, plan), compute, pin=_pin())
 
 
 def head_importance_recipe(state: AppState, plan: MaskPlan) -> HeadImportance:
     """Head importance (gradient of head gates) for the page's target, masked vs unmasked (cached)."""
     def compute() -> HeadImportance:
-        with computing():
-            loaded = _load_model(state.model)
-            return head_importance(loaded, encode(loaded, inputs.source_of(state)), plan, state.attr_target)
+        with resources.computing():
+            loaded = load_model(state.model)
+            return head_importance(loaded, encode(loaded, uploads.source_of(state)), plan, state.attr_target)
 
-    return result_cache().get_or_compute(attribution_key(state, plan, "heads"), compute, pin=_pin())
+    return resources.result_cache().get_or_compute(keys.attribution_key(state, plan, "heads"), compute, pin=_pin())
 
 
 def inspect_recipe(state: AppState, plan: MaskPlan, layer: int) -> AttentionInspect:
@@ -181,11 +118,11 @@ def inspect_recipe(state: AppState, plan: MaskPlan, layer: int) -> AttentionInsp
     from dynmask_core.lessons.steps import inspect_layer
 
     def compute() -> AttentionInspect:
-        with computing():
-            loaded = _load_model(state.model)
-            return inspect_layer(loaded, encode(loaded, inputs.source_of(state)), plan, layer)
+        with resources.computing():
+            loaded = load_model(state.model)
+            return inspect_layer(loaded, encode(loaded, uploads.source_of(state)), plan, layer)
 
-    return result_cache().get_or_compute(recipe_key(state, plan) + f'{{"inspect": {int(layer)}}}', compute, pin=_pin())
+    return resources.result_cache().get_or_compute(keys.inspect_key(state, plan, layer), compute, pin=_pin())
 
 
 #: Where the run computed in this script run reports its progress (set by :func:`reporting`), or None.
@@ -206,7 +143,7 @@ def reporting(box: Any) -> Iterator[None]:
         box.empty()
 
 
-def run_recipe(state: AppState, plan: MaskPlan, key: str | None = None) -> RunResult:
+def run_recipe(state: AppState, plan: MaskPlan, key: str | None = None, side: str = "main") -> RunResult:
     """Runs (or fetches from the cache) the baseline + masked forward of one side of a resolved recipe.
 
     The result is pinned to the calling script run; keep :func:`shared_run` handles between runs instead.
@@ -215,27 +152,26 @@ def run_recipe(state: AppState, plan: MaskPlan, key: str | None = None) -> RunRe
         ValueError: bad input or parameters (the core's message).
     """
     def compute() -> RunResult:
-        loaded = _load_model(state.model)
-        prepared = encode(loaded, inputs.source_of(state))
+        loaded = load_model(state.model)
+        prepared = encode(loaded, uploads.source_of(state))
         capture = capture_plan(loaded, len(prepared.labels))
         report = _REPORT.get()
         base = baseline_recipe(state, loaded, prepared, capture) if isinstance(capture, CapturePlan) else None
-        with computing(estimated_bytes(loaded, len(prepared.labels), capture)):
+        with resources.computing(estimated_bytes(loaded, len(prepared.labels), capture)):
             return run(loaded, prepared, plan, capture=capture, baseline=base, progress=report)
 
-    return result_cache().get_or_compute(key or recipe_key(state, plan), compute, pin=_pin())
+    return resources.result_cache().get_or_compute(key or keys.recipe_key(state, plan, side), compute, pin=_pin())
 
 
 def baseline_recipe(state: AppState, loaded: LoadedModel, prepared: Any, capture: CapturePlan) -> Capture:
     """A long input's baseline pass, cached apart from its runs: every strategy tried on the same long text shares
     it (it depends on the model, the input and the capture, not on the mask), so only the masked pass is new."""
     def compute() -> Capture:
-        with computing(estimated_bytes(loaded, len(prepared.labels), capture) // 2):
+        with resources.computing(estimated_bytes(loaded, len(prepared.labels), capture) // 2):
             return baseline_pass(loaded, prepared, capture, _REPORT.get())
 
-    key = json.dumps({"baseline": [state.model, state.input_kind, state.input_ref, int(state.max_tokens)],
-                      "capture": capture.budget_bytes})
-    return result_cache().get_or_compute(key, compute, pin=_pin())
+    key = keys.baseline_key(state, capture)
+    return resources.result_cache().get_or_compute(key, compute, pin=_pin())
 
 
 def capture_plan(loaded: LoadedModel, n_tokens: int) -> bool | CapturePlan:
@@ -243,7 +179,7 @@ def capture_plan(loaded: LoadedModel, n_tokens: int) -> bool | CapturePlan:
     far), past it per-head summaries and pooled maps within the server's capture budget (half for each pass)."""
     if n_tokens <= int(loaded.max_tokens):
         return True
-    return CapturePlan(budget_bytes=policy().capture_budget // 2)
+    return CapturePlan(budget_bytes=resources.policy().capture_budget // 2)
 
 
 def window_recipe(state: AppState, plan: MaskPlan, layer: int, head: int, rows: tuple[int, int]) -> AttentionWindow:
@@ -254,22 +190,17 @@ def window_recipe(state: AppState, plan: MaskPlan, layer: int, head: int, rows: 
         ValueError: rows outside the input, or indices outside the model.
     """
     def compute() -> AttentionWindow:
-        loaded = _load_model(state.model)
-        prepared = encode(loaded, inputs.source_of(state))
-        with computing(4 * (rows[1] - rows[0]) * len(prepared.labels) * 5):
+        loaded = load_model(state.model)
+        prepared = encode(loaded, uploads.source_of(state))
+        with resources.computing(4 * (rows[1] - rows[0]) * len(prepared.labels) * 5):
             return attention_window(loaded, prepared, plan, layer, head, rows)
 
-    return result_cache().get_or_compute(window_key(state, plan, layer, head, rows), compute, pin=_pin())
+    return resources.result_cache().get_or_compute(keys.window_key(state, plan, layer, head, rows), compute, pin=_pin())
 
 
-def window_key(state: AppState, plan: MaskPlan, layer: int, head: int, rows: tuple[int, int]) -> str:
-    """The key of one zoom window of a run: the run's key plus where."""
-    return recipe_key(state, plan) + json.dumps({"window": [int(layer), int(head), int(rows[0]), int(rows[1])]})
-
-
-def shared_run(state: AppState, plan: MaskPlan) -> SharedResult:
+def shared_run(state: AppState, plan: MaskPlan, side: str = "main") -> SharedResult:
     """A handle on one side's result that a session may keep: the key and how to (re)compute it, no tensors."""
-    key = recipe_key(state, plan)
+    key = keys.recipe_key(state, plan, side)
     return SharedResult(key, lambda: run_recipe(state, plan, key))
 
 

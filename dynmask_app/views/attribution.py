@@ -14,16 +14,18 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dynmask_app import audio_views, image_views, messages, runner, session
-from dynmask_app.downloads import _button
+from dynmask_app import kinds, messages, session
+from dynmask_app.editor.widgets import load_widgets
 from dynmask_app.i18n import t
+from dynmask_app.server import keys, resources, runner
 from dynmask_app.state import AppState
-from dynmask_app.views import show_figure
-from dynmask_app.widgets import load_widgets
+from dynmask_app.views import audio as audio_views
+from dynmask_app.views import charts
+from dynmask_app.views import image as image_views
+from dynmask_app.views.downloads import download_button
 from dynmask_core import export
 from dynmask_core.analysis.rollout import on_grid
-from dynmask_core.attribution import METHODS, AttributionResult, least_important
-from dynmask_core.attribution.methods import METHOD_HELP
+from dynmask_core.attribution import AttributionResult, get_method, least_important
 from dynmask_core.masks.base import format_pairs, parse_pairs
 from dynmask_core.modalities.audio import FRAME_SHIFT_S
 from dynmask_core.viz import attribution as viz
@@ -35,7 +37,8 @@ DELTA_WARN = 0.05  # a convergence delta above this share of the change: suggest
 def attribution_views(state: AppState, result: Any) -> None:
     """Everything below the run: compute (or fetch) the attribution, then draw it."""
     ns = session.ns_of(state.page)
-    st.markdown(f"**{METHODS[state.attr_method]}.** {METHOD_HELP[state.attr_method]}")
+    method = get_method(state.attr_method)
+    st.markdown(f"**{method.title}.** {method.help}")
     attr = _compute(state, result, ns)
     if attr is None:
         return
@@ -43,19 +46,17 @@ def attribution_views(state: AppState, result: Any) -> None:
     st.info(f"Attribution splits one number, the **{messages.plain(what)}**, among the input's positions: blue "
             "pushed it up, red pushed it down. It tells what this prediction depended on in this model; it does not "
             "say why, nor what a person would find important, and two methods can disagree: compare them.")
-    _honesty(attr, result)
+    honesty(attr, result)
     scale = viz.symmetric_scale(attr.masked.positions, attr.baseline.positions)
-    if attr.kind == "text":
-        _text(attr, scale)
-    elif attr.kind == "image":
-        _image(state, result, attr, ns)
-    else:
-        _audio(state, result, attr)
-    with st.expander("Scores per position (masked, unmasked, difference)", expanded=attr.kind == "text"):
-        show_figure(viz.positions_figure(attr.positions, {"masked": attr.masked.positions,
-                                                          "unmasked": attr.baseline.positions},
-                                         f"{METHODS[attr.method]}: {what}"), "attribution-positions", "attr_pos")
-        show_figure(viz.positions_figure(attr.positions, {"difference": attr.masked.positions
+    views = kinds.kind_views(attr.kind)
+    if views.attribution:
+        kinds.view(views.attribution)(state, result, attr, ns, scale)
+    with st.expander("Scores per position (masked, unmasked, difference)", expanded=views.scores_open):
+        title = f"{get_method(attr.method).title}: {what}"
+        charts.plotly(viz.positions_figure(attr.positions, {"masked": attr.masked.positions,
+                                                          "unmasked": attr.baseline.positions}, title),
+                      "attribution-positions", "attr_pos")
+        charts.plotly(viz.positions_figure(attr.positions, {"difference": attr.masked.positions
                                                           - attr.baseline.positions},
                                          "Masked minus unmasked"), "attribution-difference", "attr_diff")
     _heads(state, result, ns)
@@ -67,10 +68,10 @@ def attribution_views(state: AppState, result: Any) -> None:
 
 def _compute(state: AppState, result: Any, ns: str) -> AttributionResult | None:
     """The attribution (cached), computed under a progress bar with a Cancel button; None when cancelled/failed."""
-    key = runner.attribution_key(state, result.plan)
+    key = keys.attribution_key(state, result.plan)
     if st.session_state.get(f"{ns}.attr_cancel"):  # Cancel was clicked: that click stopped the computation
         st.session_state[f"{ns}.attr_cancelled"] = key
-    hit = runner.result_cache().get(key)
+    hit = resources.result_cache().get(key)
     if hit is None and st.session_state.get(f"{ns}.attr_cancelled") == key:
         st.warning("The attribution was cancelled. Lower the steps or pick a faster method in the sidebar, or "
                    "start it again.")
@@ -83,7 +84,7 @@ def _compute(state: AppState, result: Any, ns: str) -> AttributionResult | None:
         if hit is not None:
             return hit
         with box.container():
-            bar = st.progress(0.0, text=f"{METHODS[state.attr_method]}: starting...")
+            bar = st.progress(0.0, text=f"{get_method(state.attr_method).title}: starting...")
             st.button(t("Cancel"), key=f"{ns}.attr_cancel", help=t("Stops the computation; nothing is kept."))
 
         def progress(fraction: float, what: str) -> None:
@@ -100,7 +101,7 @@ def _compute(state: AppState, result: Any, ns: str) -> AttributionResult | None:
     return None
 
 
-def _honesty(attr: AttributionResult, result: Any) -> None:
+def honesty(attr: AttributionResult, result: Any) -> None:
     """The numbers that say how far to trust the picture: target values, steps, convergence delta."""
     m, b = attr.masked, attr.baseline
     cols = st.columns(4)
@@ -144,7 +145,8 @@ def _honesty(attr: AttributionResult, result: Any) -> None:
 # ------------------------------------------------------------------------------------------------ overlays
 
 
-def _text(attr: AttributionResult, scale: float) -> None:
+def on_text(state: AppState, result: Any, attr: AttributionResult, ns: str, scale: float) -> None:
+    """The scores on the tokens: masked, unmasked (one scale) and their difference."""
     diff = attr.masked.positions - attr.baseline.positions
     diff_scale = viz.symmetric_scale(diff)
     # st.html, not markdown: the tokens are escaped HTML, and markdown would still read `*x*`, `$x$` or `:red[x]`
@@ -162,8 +164,9 @@ def _grid_map(values: np.ndarray, attr: AttributionResult) -> np.ndarray:
     return on_grid(values, g.grid, g.prefix)
 
 
-def _image(state: AppState, result: Any, attr: AttributionResult, ns: str) -> None:
-    image = image_views._picture(state)
+def on_image(state: AppState, result: Any, attr: AttributionResult, ns: str, scale: float) -> None:
+    """The scores on the picture (pixels, or patches), masked next to unmasked."""
+    image = image_views.picture_of(state)
     if image is None:
         return
     opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key=f"{ns}.attr_opacity")
@@ -178,7 +181,7 @@ def _image(state: AppState, result: Any, attr: AttributionResult, ns: str) -> No
                                               ("Without the mask", maps["unmasked"], scale),
                                               ("Masked minus unmasked", diff, viz.symmetric_scale(diff)))):
         with col:
-            show_figure(viz.pixel_overlay_figure(image, values, title, s, opacity, grid), "attribution-image",
+            charts.plotly(viz.pixel_overlay_figure(image, values, title, s, opacity, grid), "attribution-image",
                         f"attr_img_{title}")
     unit = "pixel (colour channels summed)" if pixels else "patch"
     prefix = attr.geometry.prefix
@@ -189,8 +192,9 @@ def _image(state: AppState, result: Any, attr: AttributionResult, ns: str) -> No
                f"difference has its own. Thin lines: the model's patches.{extra}")
 
 
-def _audio(state: AppState, result: Any, attr: AttributionResult) -> None:
-    sound = audio_views._sound(state)
+def on_audio(state: AppState, result: Any, attr: AttributionResult, ns: str, scale: float) -> None:
+    """The scores along time, masked and unmasked, and their difference."""
+    sound = audio_views.sound_of(state)
     if sound is None:
         return
     wave, rate = sound
@@ -201,9 +205,9 @@ def _audio(state: AppState, result: Any, attr: AttributionResult) -> None:
         curves = {"masked": audio_views.over_time(attr.masked.positions, result),
                   "unmasked": audio_views.over_time(attr.baseline.positions, result)}
         step, unit = attr.geometry.seconds_per_frame, "time step of the model (frequency patches summed)"
-    show_figure(audio_views.time_figure(wave, rate, curves, step, f"{METHODS[attr.method]} along time",
+    charts.plotly(audio_views.time_figure(wave, rate, curves, step, f"{get_method(attr.method).title} along time",
                                         label="attribution", signed=True), "attribution-audio", "attr_audio")
-    show_figure(audio_views.time_figure(wave, rate, {"difference": curves["masked"] - curves["unmasked"]}, step,
+    charts.plotly(audio_views.time_figure(wave, rate, {"difference": curves["masked"] - curves["unmasked"]}, step,
                                         "Masked minus unmasked", label="attribution", signed=True),
                 "attribution-audio-diff", "attr_audio_diff")
     st.caption(f"Grey: the spectrogram. Lines: one value per {unit}; above 0 pushed the target up, below 0 down. "
@@ -224,10 +228,11 @@ def _heads(state: AppState, result: Any, ns: str) -> None:
     off = parse_pairs(dict(state.params).get("off", "")) if state.strategy == "head_gate" else ()
     a, b = st.columns(2)
     with a:
-        show_figure(viz.head_importance_figure(importance.masked, f"With the mask (top {importance.masked.max():.3g})",
+        charts.plotly(viz.head_importance_figure(importance.masked,
+                                                 f"With the mask (top {importance.masked.max():.3g})",
                                                off=off), "heads-masked", "heads_masked")
     with b:
-        show_figure(viz.head_importance_figure(importance.baseline,
+        charts.plotly(viz.head_importance_figure(importance.baseline,
                                                f"Without the mask (top {importance.baseline.max():.3g})"),
                     "heads-unmasked", "heads_unmasked")
     st.caption("Importance of a head = |d target / d gate|: every head's weights are multiplied by a gate of 1, and "
@@ -268,7 +273,7 @@ def _downloads(state: AppState, result: Any, attr: AttributionResult) -> None:
         for i, (name, data) in enumerate(files.items()):
             with cols[i % 2]:
                 mime = "application/json" if name.endswith(".json") else "application/octet-stream"
-                _button(name, lambda data=data: data, f"{stem}-{name}", mime, f"dl_attr_{name}")
+                download_button(name, lambda data=data: data, f"{stem}-{name}", mime, f"dl_attr_{name}")
         st.code(" ".join(["python -m dynmask_core attribute", *(_quote(a) for a in _args(state)), "--out", "out/"]),
                 language="bash")
 

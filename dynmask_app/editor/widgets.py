@@ -9,15 +9,19 @@ Widget keys are ``<ns>.<field key>``; parameter keys ``<ns>.<p1|p2>.<strategy>.<
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
-from dynmask_app import inputs, messages
+from dynmask_app import messages
+from dynmask_app.editor import inputs
+from dynmask_app.editor.token_counter import live_token_count
 from dynmask_app.i18n import LANGS, current, t, translate
+from dynmask_app.server import resources
 from dynmask_app.state import AppState
-from dynmask_app.token_counter import live_token_count
 from dynmask_core.masks import Param, Strategy, get_strategy, strategies
+from dynmask_core.modalities import modality
 from dynmask_core.models import DEFAULT_MODEL, PRESETS, default_model
 from dynmask_core.recipe import Field
 from dynmask_core.samples import TEXT_EXAMPLES
@@ -107,6 +111,107 @@ def strategy_params(ns: str, slot: str, entry: Strategy) -> dict[str, Any]:
     return {p.name: param_widget(p, param_key(ns, slot, entry.id, p.name)) for p in entry.params}
 
 
+Put = Callable[[str, Any], None]  # writes one widget's value into the session (or fills it when missing)
+
+
+@dataclass(frozen=True)
+class WidgetKind:
+    """How one kind of widget (a field's ``widget=``) is filled from a recipe and drawn.
+
+    ``load(put, key, ns, spec, state, force)`` puts the recipe's value of ``spec`` into the widget's session state
+    (before it is drawn); ``draw(spec, ns, key, label, facts, current)`` draws it and returns the recipe value it
+    holds (``facts``: what the loaded model says, or None; ``current``: the values of the fields drawn so far).
+    """
+
+    draw: Callable[..., Any]
+    load: Callable[..., None] = lambda put, key, ns, spec, state, force: put(key, getattr(state, spec.name))
+
+
+def _load_input(put: Put, key: str, ns: str, spec: Field, state: AppState, force: bool) -> None:
+    if modality(state.input_kind).inline:
+        put(key, state.input_ref)
+    elif not state.is_upload:
+        put(f"{ns}.{state.input_kind}_sample", state.input_ref)
+        if force:
+            st.session_state.pop(f"{ns}.{state.input_kind}_origin", None)
+
+
+def _load_model(put: Put, key: str, ns: str, spec: Field, state: AppState, force: bool) -> None:
+    custom = state.model not in PRESETS
+    put(key, DEFAULT_MODEL if custom else state.model)
+    put(f"{key}_custom", state.model if custom else "")
+
+
+def _load_params(put: Put, key: str, ns: str, spec: Field, state: AppState, force: bool) -> None:
+    sid = getattr(state, spec.of)
+    for name, v in getattr(state, spec.name):
+        put(param_key(ns, spec.key, sid, name), v)
+
+
+def _draw_input_kind(spec: Field, ns: str, key: str, label: str, facts: Any, current: dict[str, Any]) -> Any:
+    offered = inputs.available_kinds()
+    if len(offered) == 1:
+        st.session_state[key] = "text"
+        return "text"
+    return choice("radio", label, offered, key=key, label_of=_choice_label(spec), fallback="text",
+                  horizontal=True, help=t(spec.help))
+
+
+def _draw_input(spec: Field, ns: str, key: str, label: str, facts: Any, current: dict[str, Any]) -> Any:
+    input_kind = current.get("input_kind", "text")
+    if modality(input_kind).inline:
+        picked = (st.session_state.get(f"{ns}.model_custom") or "").strip() or st.session_state.get(f"{ns}.model")
+        return text_controls(key, "Text", model_id=picked,
+                             limit=int(st.session_state.get(f"{ns}.max_tokens") or 0) or None,
+                             context=resources.policy().max_tokens if ns == "pg" else None)  # the Playground's field
+    return inputs.media_controls(f"{ns}.{input_kind}", input_kind)
+
+
+def _draw_choice(spec: Field, ns: str, key: str, label: str, facts: Any, current: dict[str, Any]) -> Any:
+    value = choice(spec.widget, label, spec.choices, key=key, label_of=_choice_label(spec), help=t(spec.help))
+    if spec.choice_help:
+        st.caption(t(spec.choice_help[value]))
+    return value
+
+
+def _draw_toggle(spec: Field, ns: str, key: str, label: str, facts: Any, current: dict[str, Any]) -> Any:
+    on = st.toggle(label, key=key, help=t(spec.help))
+    if spec.choice_help:
+        st.caption(t(spec.choice_help[on]))
+    return bool(on)
+
+
+def _draw_toggle_not(spec: Field, ns: str, key: str, label: str, facts: Any, current: dict[str, Any]) -> Any:
+    if not (facts or {}).get(spec.of, True):
+        st.session_state[key] = False
+        return True
+    return not _draw_toggle(spec, ns, key, label, facts, current)
+
+
+#: Every kind of widget a field may declare (``widget=``), by name: adding one is one entry (and its functions).
+WIDGET_KINDS: dict[str, WidgetKind] = {
+    "input_kind": WidgetKind(_draw_input_kind),
+    "input": WidgetKind(_draw_input, _load_input),
+    "model": WidgetKind(lambda spec, ns, key, label, facts, current:
+                        model_controls(key, label, current.get("input_kind", "text")), _load_model),
+    "strategy": WidgetKind(lambda spec, ns, key, label, facts, current:
+                           strategy_select(key, label, current.get("input_kind", "text"))),
+    "params": WidgetKind(lambda spec, ns, key, label, facts, current:
+                         strategy_params(ns, spec.key, get_strategy(current[spec.of])), _load_params),
+    "indices": WidgetKind(lambda spec, ns, key, label, facts, current:
+                          tuple(_indices(label, key, int((facts or {}).get(spec.of, 0)), spec)),
+                          lambda put, key, ns, spec, state, force: put(key, list(getattr(state, spec.name)))),
+    "select": WidgetKind(_draw_choice),
+    "radio": WidgetKind(_draw_choice),
+    "number": WidgetKind(lambda spec, ns, key, label, facts, current: _number(spec, key, label)),
+    "tokens": WidgetKind(lambda spec, ns, key, label, facts, current: _tokens(spec, key, label, facts)),
+    "target": WidgetKind(lambda spec, ns, key, label, facts, current: _target(spec, key, label, facts)),
+    "toggle": WidgetKind(_draw_toggle),
+    "toggle_not": WidgetKind(_draw_toggle_not,
+                             lambda put, key, ns, spec, state, force: put(key, not getattr(state, spec.name))),
+}
+
+
 def load_widgets(ns: str, state: AppState, force: bool = False) -> None:
     """Puts ``state`` into the widgets' session state (before they are drawn).
 
@@ -123,29 +228,19 @@ def load_widgets(ns: str, state: AppState, force: bool = False) -> None:
             st.session_state.setdefault(key, value)
 
     for spec in AppState.fields_spec():
-        value = getattr(state, spec.name)
-        key = f"{ns}.{spec.key}"
-        if spec.widget == "input":
-            if state.input_kind == "text":
-                put(key, value)
-            elif not state.is_upload:
-                put(f"{ns}.{state.input_kind}_sample", value)
-                if force:
-                    st.session_state.pop(f"{ns}.{state.input_kind}_origin", None)
-        elif spec.widget == "model":
-            custom = value not in PRESETS
-            put(key, DEFAULT_MODEL if custom else value)
-            put(f"{key}_custom", value if custom else "")
-        elif spec.widget == "params":
-            sid = getattr(state, spec.of)
-            for name, v in value:
-                put(param_key(ns, spec.key, sid, name), v)
-        elif spec.widget == "indices":
-            put(key, list(value))
-        elif spec.widget == "toggle_not":
-            put(key, not value)
-        elif spec.widget is not None:
-            put(key, value)
+        if spec.widget is not None:
+            widget_kind(spec).load(put, f"{ns}.{spec.key}", ns, spec, state, force)
+
+
+def widget_kind(spec: Field) -> WidgetKind:
+    """The widget kind a field declares.
+
+    Raises:
+        ValueError: a kind no entry of :data:`WIDGET_KINDS` names.
+    """
+    if spec.widget not in WIDGET_KINDS:
+        raise ValueError(f"unknown widget kind {spec.widget!r} for field {spec.name}")
+    return WIDGET_KINDS[spec.widget]
 
 
 def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: dict[str, Any],
@@ -162,57 +257,7 @@ def field_widget(spec: Field, ns: str, facts: dict[str, Any] | None, current: di
     key, label = f"{ns}.{spec.key}", t(label or spec.label)
     if not spec.matters(current):
         return st.session_state.get(key, spec.default)  # kept, not shown: it does not matter in this mode
-    kind = spec.widget
-    input_kind = current.get("input_kind", "text")
-    if kind == "input_kind":
-        kinds = inputs.available_kinds()
-        if len(kinds) == 1:
-            st.session_state[key] = "text"
-            return "text"
-        return choice("radio", label, kinds, key=key, label_of=_choice_label(spec), fallback="text",
-                      horizontal=True, help=t(spec.help))
-    if kind == "input":
-        if input_kind == "text":
-            from dynmask_app.runner import policy
-
-            picked = (st.session_state.get(f"{ns}.model_custom") or "").strip() or st.session_state.get(f"{ns}.model")
-            return text_controls(key, "Text", model_id=picked,
-                                 limit=int(st.session_state.get(f"{ns}.max_tokens") or 0) or None,
-                                 context=policy().max_tokens if ns == "pg" else None)  # the Playground's field
-        return inputs.media_controls(f"{ns}.{input_kind}", input_kind)
-    if kind == "model":
-        return model_controls(key, label, input_kind)
-    if kind == "strategy":
-        return strategy_select(key, label, input_kind)
-    if kind == "params":
-        return strategy_params(ns, spec.key, get_strategy(current[spec.of]))
-    if kind == "indices":
-        return tuple(_indices(label, key, int((facts or {}).get(spec.of, 0)), spec))
-    if kind in ("select", "radio"):
-        value = choice(kind, label, spec.choices, key=key, label_of=_choice_label(spec), help=t(spec.help))
-        if spec.choice_help:
-            st.caption(t(spec.choice_help[value]))
-        return value
-    if kind == "number":
-        return _number(spec, key, label)
-    if kind == "tokens":
-        return _tokens(spec, key, label, facts)
-    if kind == "target":
-        return _target(spec, key, label, facts)
-    if kind == "toggle":
-        on = st.toggle(label, key=key, help=t(spec.help))
-        if spec.choice_help:
-            st.caption(t(spec.choice_help[on]))
-        return bool(on)
-    if kind == "toggle_not":
-        if not (facts or {}).get(spec.of, True):
-            st.session_state[key] = False
-            return True
-        on = st.toggle(label, key=key, help=t(spec.help))
-        if spec.choice_help:
-            st.caption(t(spec.choice_help[on]))
-        return not on
-    raise ValueError(f"unknown widget kind {kind!r} for field {spec.name}")
+    return widget_kind(spec).draw(spec, ns, key, label, facts, current)
 
 
 def _choice_label(spec: Field) -> Callable[[Any, str], str] | None:
@@ -291,10 +336,8 @@ def _tokens(spec: Field, key: str, label: str, facts: dict[str, Any] | None) -> 
     held = int(st.session_state.get(key) or 0)
     if not facts:  # no model loaded yet: keep what the recipe (or the widget) holds
         return held
-    from dynmask_app.runner import policy
-
     usual = int(facts.get("max_tokens") or 512)
-    most = min(max(int(facts.get("context") or usual), usual), policy().max_tokens)
+    most = min(max(int(facts.get("context") or usual), usual), resources.policy().max_tokens)
     if most <= usual:
         return 0
     if not held or held > most:
@@ -328,7 +371,7 @@ def text_controls(key: str, label: str = "Text", *, model_id: str | None = None,
     """Example picker (fills the text) and the text area (typed text is kept otherwise); with ``model_id``, the
     token count under it, kept up to date while the text is typed (``limit``: the tokens the model reads, None = its
     usual limit; ``context``: how far *Tokens to read* may be raised on this page, None = no such field; see
-    :func:`dynmask_app.token_counter.live_token_count`)."""
+    :func:`dynmask_app.editor.token_counter.live_token_count`)."""
     example_key = key.rsplit(".", 1)[0] + ".example"
 
     def fill() -> None:

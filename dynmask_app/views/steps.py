@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dynmask_app import charts, messages, runner, session
+from dynmask_app import messages, session
+from dynmask_app.editor.widgets import choice
 from dynmask_app.i18n import t
+from dynmask_app.server import keys, runner
 from dynmask_app.state import AppState
-from dynmask_app.views import show_figure
-from dynmask_app.widgets import choice
+from dynmask_app.views import charts
 from dynmask_core.lessons.steps import attention_steps, pitfall, strategy_mask
 from dynmask_core.viz.lessons import numbers_figure, pitfall_figure
 
@@ -50,8 +51,9 @@ def steps_views(state: AppState, result: Any) -> None:
 def _pick_view(state: AppState, result: Any, ns: str) -> tuple[int, int]:
     layers, heads = result.attention.shape[:2]
     c1, c2 = st.columns(2)
-    layer = c1.selectbox(t("Layer"), list(range(layers)), index=min(state.layer, layers - 1), key=f"{ns}.lesson_layer")
-    head = c2.selectbox(t("Head"), list(range(heads)), index=min(state.head, heads - 1), key=f"{ns}.lesson_head")
+    shown = session.fit_view(state.layer, state.head, layers, heads)
+    layer = c1.selectbox(t("Layer"), list(range(layers)), index=shown[0], key=f"{ns}.lesson_layer")
+    head = c2.selectbox(t("Head"), list(range(heads)), index=shown[1], key=f"{ns}.lesson_head")
     session.set_view(state.page, int(layer), int(head))
     return int(layer), int(head)
 
@@ -65,7 +67,7 @@ def _mask_editor(state: AppState, result: Any, keep: Any, head: int, tokens: lis
     st.caption(t("Ticked = this query (row) may attend to this key (column). It starts as the strategy's mask "
                  "({label}); untick or tick cells and every later step is recomputed. The model's own mask "
                  "(causality, padding) is applied on top.", label=messages.plain(state.label())))
-    digest = hashlib.sha1(f"{runner.recipe_key(state, result.plan)}|{keep.layer}|{head}".encode()).hexdigest()[:12]
+    digest = hashlib.sha1(f"{keys.recipe_key(state, result.plan)}|{keep.layer}|{head}".encode()).hexdigest()[:12]
     key = f"{ns}.mask_{digest}"
     frame = pd.DataFrame(start, index=tokens, columns=tokens)
     edited = st.data_editor(frame, key=key, width="content", disabled=False,
@@ -88,7 +90,7 @@ def _use_as_custom(state: AppState, mask: np.ndarray) -> None:
     """Makes the edited mask the recipe's strategy (``custom``), in every layer and head."""
     from dataclasses import replace
 
-    from dynmask_app.widgets import load_widgets
+    from dynmask_app.editor.widgets import load_widgets
     from dynmask_core.masks.custom import encode_matrix
 
     new = replace(state, strategy="custom", params=(("matrix", encode_matrix(mask)),), op="none",
@@ -121,33 +123,33 @@ def _show_steps(steps: Any, keep: Any, head: int, tokens: list[str]) -> None:
                  "looking for', row j of K says 'what I contain', V holds what is passed on. Head size d = {d}.",
                  d=d))
     for name, matrix in (("Q", steps.q), ("K", steps.k), ("V", steps.v)):
-        show_figure(numbers_figure(matrix, tokens, dims, f"{name} ({len(tokens)} x {d})", decimals=1),
+        charts.plotly(numbers_figure(matrix, tokens, dims, f"{name} ({len(tokens)} x {d})", decimals=1),
                     f"step-{name}", f"lesson_{name}")
     st.subheader(t("Step 5: scores, scaling, mask, softmax"))
     cols = charts.columns(2)
     with cols[0]:
-        show_figure(numbers_figure(steps.scores, tokens, tokens, t("Scores Q·Kᵀ")), "step-scores", "lesson_scores")
+        charts.plotly(numbers_figure(steps.scores, tokens, tokens, t("Scores Q·Kᵀ")), "step-scores", "lesson_scores")
         st.caption(t("How well each query matches each key (a dot product)."))
     with cols[1]:
-        show_figure(numbers_figure(steps.scaled, tokens, tokens, t("Scaled: × 1/√d = × {s:.4f}", s=steps.scale)),
+        charts.plotly(numbers_figure(steps.scaled, tokens, tokens, t("Scaled: × 1/√d = × {s:.4f}", s=steps.scale)),
                     "step-scaled", "lesson_scaled")
         st.caption(t("Divided by √d so the softmax does not saturate as d grows."))
     additive = np.where(steps.allowed, 0.0, -np.inf)
     cols = charts.columns(2)
     with cols[0]:
-        show_figure(numbers_figure(additive, tokens, tokens, t("The mask as numbers: 0 or −∞"), "Greys",
+        charts.plotly(numbers_figure(additive, tokens, tokens, t("The mask as numbers: 0 or −∞"), "Greys",
                                    decimals=0), "step-mask", "lesson_mask")
         st.caption(t("Added to the scores: a blocked key's score becomes −∞, so its weight will be exactly 0."))
     with cols[1]:
-        show_figure(numbers_figure(steps.masked, tokens, tokens, t("Scaled scores + mask")), "step-masked",
+        charts.plotly(numbers_figure(steps.masked, tokens, tokens, t("Scaled scores + mask")), "step-masked",
                     "lesson_masked")
     cols = charts.columns(2)
     with cols[0]:
-        show_figure(numbers_figure(steps.weights, tokens, tokens, t("Softmax of each row: the attention weights"),
+        charts.plotly(numbers_figure(steps.weights, tokens, tokens, t("Softmax of each row: the attention weights"),
                                    "Blues", decimals=3, symmetric=False), "step-weights", "lesson_weights")
         st.caption(t("Each row sums to 1 (a row with nothing allowed is all 0)."))
     st.subheader(t("Step 6: the output"))
-    show_figure(numbers_figure(steps.output, tokens, dims, t("Output: weights × V"), decimals=1), "step-output",
+    charts.plotly(numbers_figure(steps.output, tokens, dims, t("Output: weights × V"), decimals=1), "step-output",
                 "lesson_output")
     st.caption(t("Each position's output is the weighted average of the values it attends to."))
 
@@ -159,7 +161,7 @@ def _pitfall(steps: Any, tokens: list[str], ns: str) -> None:
                      format_func=lambda i: tokens[i], key=f"{ns}.pitfall_row")
     row, mask = steps.scaled[q], steps.allowed[q]
     rows = pitfall(row, mask)
-    show_figure(pitfall_figure(tokens, rows, t("Query {q}: the same scores, the same mask", q=tokens[q])),
+    charts.plotly(pitfall_figure(tokens, rows, t("Query {q}: the same scores, the same mask", q=tokens[q])),
                 "pitfall", "lesson_pitfall")
     table = pd.DataFrame({"key": tokens, t("allowed"): mask, t("scaled score"): np.round(row, 4),
                           **{name: np.round(v, 4) for name, v in rows.items()}})

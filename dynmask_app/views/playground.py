@@ -8,9 +8,12 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dynmask_app import audio_views, charts, downloads, explain, figure_cache, image_views, long_views, session
-from dynmask_app.result_cache import ByteLRU
+from dynmask_app import kinds, session
+from dynmask_app.server import figure_cache
+from dynmask_app.server.result_cache import ByteLRU
 from dynmask_app.state import AppState
+from dynmask_app.views import charts, downloads, explain
+from dynmask_app.views import long_inputs as long_views
 from dynmask_core import viz
 from dynmask_core.analysis import mask_patterns
 
@@ -25,17 +28,6 @@ CHART_TABS = {"mask": "Mask applied", "attention": "Attention weights", "diff": 
 #: The tabs a run past 512 tokens adds (pooled maps: a window at full resolution, and every head's summaries).
 LONG_TABS = {"zoom": "Zoom (full resolution)", "summaries": "Per-head summaries"}
 
-#: Views drawn on the input itself, first among the tabs, per input kind: (title, draw(state, result, layer, head, ns)).
-_INPUT_TABS: dict[str, tuple[tuple[str, Any], ...]] = {
-    "image": (("On the image", image_views.image_tab),
-              ("Rollout", lambda state, result, layer, head, ns: image_views.rollout_tab(state, result, ns))),
-    "audio": (("On the sound", audio_views.audio_tab), ("Rollout", audio_views.audio_rollout_tab)),
-}
-
-
-def show_figure(fig: Any, name: str, key: str | None = None) -> None:
-    """A plotly figure with the PNG toolbar button named after the view (sized for a projector in presenter mode)."""
-    charts.plotly(fig, name, key=key)
 
 
 def head_figures(state: AppState, result: Any, layer: int, head: int, show: str = "masked",
@@ -44,8 +36,9 @@ def head_figures(state: AppState, result: Any, layer: int, head: int, show: str 
     """The mask / attention / difference figures of one layer and head (shared with the HTML export), only those in
     ``names`` (each is built only when asked for: a Run shows one). A long run's come from its pooled maps.
 
-    Built once per result and arguments for the whole server (:mod:`dynmask_app.figure_cache`): never mutate them.
-    ``cache``: as in :func:`dynmask_app.figure_cache.figure` (a deferred download passes the one it captured).
+    Built once per result and arguments for the whole server (:mod:`dynmask_app.server.figure_cache`): never mutate
+    them.
+    ``cache``: as in :func:`dynmask_app.server.figure_cache.figure` (a deferred download passes the one it captured).
     """
     mask, masked, base, block = _matrices(result, layer, head)
     where = f"layer {layer}, head {head}" + (f", {block}x{block} blocks" if block > 1 else "")
@@ -79,8 +72,8 @@ def _matrices(result: Any, layer: int, head: int) -> tuple[Any, Any, Any, int]:
 
 def output_figure(state: AppState, result: Any, cache: ByteLRU | None = None) -> Any:
     """The output before and after the mask (None for outputs without a figure); cached like :func:`head_figures`."""
-    return figure_cache.figure(state, result, "output", (), lambda: result.baseline_output.figure(result.output),
-                               cache)
+    return figure_cache.figure(state, result, "output", (),
+                               lambda: viz.output_figure(result.baseline_output, result.output), cache)
 
 
 def model_view_figure(state: AppState, result: Any, layer: int, head: int,
@@ -108,7 +101,7 @@ def _mask_caption(result: Any, layer: int, head: int, n_patterns: int) -> str:
 def result_views(state: AppState, result: Any) -> None:
     """Everything below the sidebar once a run exists."""
     explain.output_metrics(result)
-    bars = result.baseline_output.bars_html(result.output)  # plain HTML: no chart to lay out on every Run
+    bars = viz.output_bars_html(result.baseline_output, result.output)  # plain HTML: no chart to lay out on every Run
     if bars is not None:
         st.html(bars)
     explain.run_facts(state, result)
@@ -155,9 +148,10 @@ def single_head_views(state: AppState, result: Any, n_patterns: int) -> None:
     page, ns = state.page, session.ns_of(state.page)
     layers, heads = result.shape[:2]
     budgeted = result.budgeted
-    for key, value, count in ((f"{ns}.view_layer", state.layer, layers), (f"{ns}.view_head", state.head, heads)):
+    fitted = session.fit_view(state.layer, state.head, layers, heads)
+    for key, value, count in ((f"{ns}.view_layer", fitted[0], layers), (f"{ns}.view_head", fitted[1], heads)):
         if st.session_state.get(key) is None or st.session_state[key] >= count:
-            st.session_state[key] = min(value, count - 1)
+            st.session_state[key] = value
     c1, c2, c3 = st.columns([1, 1, 2])
     layer = c1.selectbox("Layer", list(range(layers)), key=f"{ns}.view_layer")
     head = c2.selectbox("Head", list(range(heads)), key=f"{ns}.view_head")
@@ -167,7 +161,7 @@ def single_head_views(state: AppState, result: Any, n_patterns: int) -> None:
     state = session.active(page) or state
     q = len(result.tokens)
     note = long_views.capture_note(result) if budgeted else viz.pooling_note(q, viz.pool_factor(q, viz.MAX_SIDE))
-    extra = _INPUT_TABS.get(result.kind, ())
+    extra = [(title, kinds.view(name)) for title, name in kinds.kind_views(result.kind).input_tabs]
     long_tabs = LONG_TABS if budgeted else {}
     # Stateful tabs (key + on_change): a switch reruns this fragment alone, and the open tab is known, so a chart
     # tab's figure is built (or fetched) and sent only once its tab is opened. The key keeps the open tab over reruns.
@@ -184,16 +178,16 @@ def single_head_views(state: AppState, result: Any, n_patterns: int) -> None:
         st.caption(long_views.mask_caption(result, layer, head) if budgeted
                    else _mask_caption(result, layer, head, n_patterns))
         if "mask" in figs:
-            show_figure(figs["mask"], f"dynmask-mask-L{layer}-H{head}", key="mask_fig")
+            charts.plotly(figs["mask"], f"dynmask-mask-L{layer}-H{head}", key="mask_fig")
     with chart_tabs["attention"]:
         st.caption("Each row is one query token; its weights over the keys sum to 1 (0 if nothing is allowed). "
                    "Masked and baseline share one colour scale.")
         if "attention" in figs:
-            show_figure(figs["attention"], f"dynmask-attention-L{layer}-H{head}", key="attn_fig")
+            charts.plotly(figs["attention"], f"dynmask-attention-L{layer}-H{head}", key="attn_fig")
     with chart_tabs["diff"]:
         st.caption("Blue: the mask gave this key more weight than the baseline did; red: less. White: no change.")
         if "diff" in figs:
-            show_figure(figs["diff"], f"dynmask-diff-L{layer}-H{head}", key="diff_fig")
+            charts.plotly(figs["diff"], f"dynmask-diff-L{layer}-H{head}", key="diff_fig")
     with chart_tabs["model_view"]:
         if budgeted:
             blocks = -(-q // result.summary.block)
@@ -205,7 +199,7 @@ def single_head_views(state: AppState, result: Any, n_patterns: int) -> None:
                        "above.")
         if "model_view" in drawn:
             figure = (long_views.model_view_figure if budgeted else model_view_figure)(state, result, layer, head)
-            show_figure(figure, "dynmask-model-view", key="model_view")
+            charts.plotly(figure, "dynmask-model-view", key="model_view")
     for name, tab in zip(long_tabs, tabs[len(extra) + len(CHART_TABS):]):
         with tab:
             if tab.open:  # a window is computed, and the summaries drawn, only in their own tab

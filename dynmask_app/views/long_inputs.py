@@ -13,9 +13,11 @@ from typing import Any
 
 import streamlit as st
 
-from dynmask_app import charts, figure_cache, messages, runner
-from dynmask_app.result_cache import ByteLRU
+from dynmask_app import messages
+from dynmask_app.server import figure_cache, keys, resources, runner
+from dynmask_app.server.result_cache import ByteLRU
 from dynmask_app.state import AppState
+from dynmask_app.views import charts
 from dynmask_core import viz
 from dynmask_core.capture import STATS, full_capture_bytes
 
@@ -87,13 +89,13 @@ def zoom_tab(state: AppState, result: Any, layer: int, head: int, ns: str) -> No
     n = len(result.tokens)
     side, q0, k0, show = _window_inputs(n, ns)
     rows = (q0, min(q0 + side, n))
-    key = runner.window_key(state, result.plan, layer, head, rows)
+    key = keys.window_key(state, result.plan, layer, head, rows)
     st.caption(f"Rows {rows[0]}–{rows[1] - 1}, keys {k0}–{min(k0 + side, n) - 1} of layer {layer}, head {head}: "
                f"{(rows[1] - rows[0]) * min(side, n - k0):,} cells sent, of the {n:,} x {n:,} matrix. Computing a "
                f"window reruns both passes up to layer {layer} (the same input, mask and seed: the same weights) "
                "and keeps only these rows.")
     slot = st.empty()
-    if key not in runner.result_cache() \
+    if key not in resources.result_cache() \
             and not slot.button(f"Compute rows {rows[0]}–{rows[1] - 1} at full resolution", key=f"{ns}.zoom_go"):
         return
     slot.empty()
@@ -103,22 +105,22 @@ def zoom_tab(state: AppState, result: Any, layer: int, head: int, ns: str) -> No
     except ValueError as err:
         messages.error(str(err))
         return
-    keys = slice(k0, min(k0 + side, n))
+    cols = slice(k0, min(k0 + side, n))
     title = f"Layer {layer}, head {head}, rows {rows[0]}–{rows[1] - 1}: {_ZOOM_SHOW[show]} (full resolution)"
 
     def build() -> Any:
         at = (rows[0], k0)
         if show == "mask":
-            return viz.mask_figure(window.masks[:, keys], result.tokens, title, window=at)
+            return viz.mask_figure(window.masks[:, cols], result.tokens, title, window=at)
         if show == "diff":
-            return viz.diff_figure(window.attention[:, keys] - window.baseline_attention[:, keys], result.tokens,
+            return viz.diff_figure(window.attention[:, cols] - window.baseline_attention[:, cols], result.tokens,
                                    title, window=at)
-        top = float(max(window.attention[:, keys].max(), window.baseline_attention[:, keys].max()))
+        top = float(max(window.attention[:, cols].max(), window.baseline_attention[:, cols].max()))
         values = window.attention if show == "masked" else window.baseline_attention
-        return viz.attention_figure(values[:, keys], result.tokens, title, zmax=top, window=at)
+        return viz.attention_figure(values[:, cols], result.tokens, title, zmax=top, window=at)
 
     fig = figure_cache.figure(state, result, "zoom", (layer, head, rows, k0, side, show), build)
     charts.plotly(fig, "dynmask-zoom", key="zoom_fig")
-    outside = 1 - float(window.attention[:, keys].sum() / max(float(window.attention.sum()), 1e-12))
+    outside = 1 - float(window.attention[:, cols].sum() / max(float(window.attention.sum()), 1e-12))
     st.caption(f"Computed in {window.seconds:.1f} s. {outside:.1%} of these rows' masked weight falls on keys "
                "outside the columns shown.")

@@ -5,13 +5,13 @@ rebuilt them. Here a figure is built once per result, view and view arguments, t
 shows it.
 
 Key of a figure: ``(result key, view, args)``. The result key is the run's recipe
-(:func:`dynmask_app.runner.recipe_key`: model, input, resolved plan incl. seed), which determines its numbers (that
+(:func:`dynmask_app.server.keys.recipe_key`: model, input, resolved plan incl. seed), which determines its numbers (that
 is what makes a shared link show the same view); ``view`` names the figure (``"head.mask"``, ``"model_view"``...),
 ``args`` holds every other value the figure depends on (layer, head, titles, sizes, opacity...). Titles are in
 ``args``, so a translated title keys itself.
 
 Bounded in bytes by the serving policy's ``figure_budget_mb`` (default 64), least recently used first out
-(a :class:`~dynmask_app.result_cache.ByteLRU`). A figure's size is measured once, when stored: the length of its
+(a :class:`~dynmask_app.server.result_cache.ByteLRU`). A figure's size is measured once, when stored: the length of its
 plotly JSON (what Streamlit sends for it); the Python objects of a 512-token heatmap hold about 0.9 to 1.7 times
 that (measured with tracemalloc). Cached figures are shared: callers never mutate them (``st.plotly_chart(fig,
 config=...)`` does not; Streamlit serialises a copy). A few small numbers derived from a whole result (the count
@@ -25,7 +25,9 @@ from typing import Any
 
 import streamlit as st
 
-from dynmask_app.result_cache import ByteLRU
+from dynmask_app.server import resources
+from dynmask_app.server.keys import recipe_key
+from dynmask_app.server.result_cache import ByteLRU
 
 
 def figure_size(fig: Any) -> int:
@@ -49,9 +51,7 @@ def figure_cache(budget: int) -> ByteLRU:
 @st.cache_resource(show_spinner=False)
 def shared() -> ByteLRU:
     """The server's one figure cache, shared by every session."""
-    from dynmask_app.runner import policy
-
-    return figure_cache(policy().figure_budget)
+    return figure_cache(resources.policy().figure_budget)
 
 
 def result_id(state: Any, result: Any) -> str:
@@ -59,8 +59,6 @@ def result_id(state: Any, result: Any) -> str:
     key = getattr(result, "key", None)  # a session's SharedResult handle carries it
     if isinstance(key, str):
         return key
-    from dynmask_app.runner import recipe_key
-
     return recipe_key(state, result.plan)
 
 

@@ -14,7 +14,7 @@ from dynmask_app.state import AppState
 from dynmask_core import export
 
 
-def _button(label: str, data: Callable[[], bytes], file_name: str, mime: str, key: str, help: str = "") -> None:
+def download_button(label: str, data: Callable[[], bytes], file_name: str, mime: str, key: str, help: str = "") -> None:
     """A download button; ``file_name`` (made of a link's values) is cleaned to a safe name here, for every button."""
     st.download_button(label, data=data, file_name=export.safe_file_name(file_name), mime=mime, key=key,
                        on_click="ignore", help=help or None, width="stretch")
@@ -48,25 +48,25 @@ def download_panel(state: AppState, result: Any, layer: int, head: int,
         return
     c1, c2 = st.columns(2)
     with c1:
-        _button("Current view (HTML, works offline)", html, f"{stem}-{where}.html", "text/html", "dl_html",
+        download_button("Current view (HTML, works offline)", html, f"{stem}-{where}.html", "text/html", "dl_html",
                 "All figures of this view with plotly.js embedded once, plus the numbers.")
-        _button("Run summary (JSON)", lambda: export.json_bytes(result.to_dict()), f"{stem}.json",
+        download_button("Run summary (JSON)", lambda: export.json_bytes(result.to_dict()), f"{stem}.json",
                 "application/json", "dl_json")
-        _button(f"Mask, layer {layer} head {head} (CSV)",
+        download_button(f"Mask, layer {layer} head {head} (CSV)",
                 lambda: export.csv_bytes(result.masks[layer, head], result.tokens), f"{stem}-mask-{where}.csv",
                 "text/csv", "dl_mask_csv")
-        _button(f"Attention, layer {layer} head {head} (CSV)",
+        download_button(f"Attention, layer {layer} head {head} (CSV)",
                 lambda: export.csv_bytes(result.attention[layer, head], result.tokens),
                 f"{stem}-attention-{where}.csv", "text/csv", "dl_attn_csv")
     with c2:
-        _button("All masks (NPY, L x H x Q x K bool)", lambda: export.npy_bytes(result.masks),
+        download_button("All masks (NPY, L x H x Q x K bool)", lambda: export.npy_bytes(result.masks),
                 f"{stem}-masks.npy", "application/octet-stream", "dl_masks_npy")
-        _button("All attention, masked (NPY, float32)", lambda: export.npy_bytes(result.attention),
+        download_button("All attention, masked (NPY, float32)", lambda: export.npy_bytes(result.attention),
                 f"{stem}-attention.npy", "application/octet-stream", "dl_attn_npy")
-        _button("All attention, baseline (NPY, float32)", lambda: export.npy_bytes(result.baseline_attention),
+        download_button("All attention, baseline (NPY, float32)", lambda: export.npy_bytes(result.baseline_attention),
                 f"{stem}-baseline-attention.npy", "application/octet-stream", "dl_base_npy")
-        _button("Tokens (CSV)", lambda: export.tokens_csv_bytes(result.tokens), f"{stem}-tokens.csv", "text/csv",
-                "dl_tokens")
+        download_button("Tokens (CSV)", lambda: export.tokens_csv_bytes(result.tokens), f"{stem}-tokens.csv",
+                        "text/csv", "dl_tokens")
 
 
 #: The files of a run past 512 tokens (see :func:`dynmask_core.export.budgeted_run_files`): name -> button label.
@@ -84,15 +84,15 @@ def _budgeted_buttons(result: Any, stem: str, html: Callable[[], bytes], html_na
     """The downloads of a run that kept summaries and pooled maps (what it has; the full weights were not kept)."""
     c1, c2 = st.columns(2)
     with c1:
-        _button("Current view (HTML, works offline)", html, html_name, "text/html", "dl_html",
+        download_button("Current view (HTML, works offline)", html, html_name, "text/html", "dl_html",
                 "All figures of this view (pooled) with plotly.js embedded once, plus the numbers.")
-        _button("Run summary (JSON)", lambda: export.json_bytes(result.to_dict()), f"{stem}.json",
+        download_button("Run summary (JSON)", lambda: export.json_bytes(result.to_dict()), f"{stem}.json",
                 "application/json", "dl_json")
-        _button("Tokens (CSV)", lambda: export.tokens_csv_bytes(result.tokens), f"{stem}-tokens.csv", "text/csv",
-                "dl_tokens")
+        download_button("Tokens (CSV)", lambda: export.tokens_csv_bytes(result.tokens), f"{stem}-tokens.csv",
+                        "text/csv", "dl_tokens")
     with c2:
         for name, label in _BUDGETED_FILES.items():
-            _button(label, lambda name=name: export.budgeted_run_files(result)[name], f"{stem}-{name}",
+            download_button(label, lambda name=name: export.budgeted_run_files(result)[name], f"{stem}-{name}",
                     "application/octet-stream", f"dl_{name}")
     st.caption(f"Stats order: entropy, distance, sink, allowed. Pooled maps: {result.summary.block}x"
                f"{result.summary.block}-token blocks. A zoom window's full-resolution weights: the figure's own data.")

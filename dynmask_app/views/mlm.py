@@ -16,10 +16,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dynmask_app import display, messages
-from dynmask_app.controls import _navigation
+from dynmask_app import messages
+from dynmask_app.editor import display
+from dynmask_app.editor.controls import navigation
 from dynmask_app.i18n import LANGS, PRESENT_KEY, SESSION_KEY, t
-from dynmask_app.views import show_figure
+from dynmask_app.views import charts
 from dynmask_core.lessons import mlm
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def render() -> None:
     _restore_link()
     display.apply_presenter()
     with st.sidebar:
-        _navigation()
+        navigation()
         display.switches(NS)
     st.title(t("Static vs dynamic masking in BERT-style pre-training"))
     st.caption(t("BERT (Devlin et al. 2019) hides 15% of the tokens once, when the data is prepared, and shows the "
@@ -206,7 +207,7 @@ def _train(config: mlm.LabConfig) -> None:
     def observe(recipe: str, steps: list, evals: list) -> None:
         live[recipe] = (list(steps), list(evals))
         with chart.container():
-            show_figure(_curves({r: v for r, v in live.items()}), "mlm-live", f"{NS}.live_{recipe}_{len(evals)}")
+            charts.plotly(_curves({r: v for r, v in live.items()}), "mlm-live", f"{NS}.live_{recipe}_{len(evals)}")
 
     try:
         result = mlm.run_lab(config, progress=progress, observe=observe)
@@ -250,7 +251,7 @@ def _curves(runs: dict[str, tuple[list, list]]) -> go.Figure:
 
 def _show(result: mlm.LabResult) -> None:
     runs = {"static": (result.static.steps, result.static.eval), "dynamic": (result.dynamic.steps, result.dynamic.eval)}
-    show_figure(_curves(runs), "mlm-curves", f"{NS}.curves")
+    charts.plotly(_curves(runs), "mlm-curves", f"{NS}.curves")
     table = pd.DataFrame([{t("recipe"): r.recipe, t("final training loss"): round(r.final["train_loss"], 3),
                            t("held-out loss"): round(r.final["heldout_loss"], 3),
                            t("masked-token accuracy"): f"{r.final['masked_accuracy']:.1%}",

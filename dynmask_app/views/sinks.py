@@ -15,11 +15,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dynmask_app import messages, runner, session
+from dynmask_app import messages, session
+from dynmask_app.editor.widgets import choice
 from dynmask_app.i18n import t, translate
+from dynmask_app.server import runner
 from dynmask_app.state import AppState
-from dynmask_app.views import show_figure
-from dynmask_app.widgets import choice
+from dynmask_app.views import charts
 from dynmask_core.viz import inert
 
 
@@ -54,7 +55,7 @@ def _attention_to_first(result: Any) -> None:
                                              tok=result.tokens[0])), "x": 0.0},
                       yaxis={"tickformat": ".0%", "range": [0, 1]}, height=320,
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, font={"size": 14})
-    show_figure(fig, "sink-share", "sink_share")
+    charts.plotly(fig, "sink-share", "sink_share")
     st.caption(t("Averaged over heads and over every query after the first. A token that receives this much "
                  "attention while carrying little meaning is an attention sink: the softmax must put its weight "
                  "somewhere, and the first token, visible to every query, takes it."))

@@ -8,14 +8,16 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from dynmask_app import charts, figure_cache, inputs, messages
+from dynmask_app import messages
+from dynmask_app.server import figure_cache, uploads
+from dynmask_app.views import charts
 from dynmask_core.analysis.rollout import on_grid, rollout
 from dynmask_core.viz.audio import time_figure, waveform_figure
 
 
-def _sound(state: Any) -> tuple[np.ndarray, int] | None:
+def sound_of(state: Any) -> tuple[np.ndarray, int] | None:
     try:
-        source = inputs.source_of(state)
+        source = uploads.source_of(state)
     except ValueError as err:
         messages.warning(f"The recording is not available here: {err}")
         return None
@@ -32,7 +34,7 @@ def over_time(row: Any, result: Any) -> np.ndarray:
 
 def audio_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
     """Player, then one query's attention along time (masked and baseline) and where its mask blocks."""
-    sound = _sound(state)
+    sound = sound_of(state)
     if sound is None:
         return
     wave, rate = sound
@@ -75,14 +77,14 @@ def audio_tab(state: Any, result: Any, layer: int, head: int, ns: str) -> None:
 def sound_getter(state: Any) -> Callable[[], tuple[np.ndarray, int]] | None:
     """The recording as a getter that reads it on first call (figures already built for this input need none), or
     None, with a warning, when this session cannot have it (someone else's upload)."""
-    if state.is_upload and state.input_ref not in st.session_state.get(inputs.UPLOADS, {}):
-        sound = _sound(state)  # says why
+    if state.is_upload and state.input_ref not in st.session_state.get(uploads.UPLOADS, {}):
+        sound = sound_of(state)  # says why
         return None if sound is None else (lambda: sound)
     memo: dict[str, tuple[np.ndarray, int]] = {}
 
     def sound() -> tuple[np.ndarray, int]:
         if "sound" not in memo:
-            source = inputs.source_of(state)
+            source = uploads.source_of(state)
             memo["sound"] = np.asarray(source.waveform, dtype=np.float32), int(source.sampling_rate)
         return memo["sound"]
 

@@ -12,9 +12,11 @@ from typing import Any
 
 import streamlit as st
 
-from dynmask_app import messages, runner, session
+from dynmask_app import messages, session
 from dynmask_app.i18n import t
-from dynmask_app.result_cache import SharedResult
+from dynmask_app.server import keys, resources, runner
+from dynmask_app.server.result_cache import SharedResult
+from dynmask_app.session import PageSession
 from dynmask_app.state import AppState
 from dynmask_core.recipe import resolve
 
@@ -27,8 +29,8 @@ def compute(page: str) -> tuple[AppState, dict[str, SharedResult]] | None:
     state = session.active(page)
     if state is None:
         return None
-    ns = session.ns_of(page)
-    if state.model in st.session_state.get(f"{ns}.failed", {}):
+    ps = PageSession(page)
+    if state.model in ps.failed:
         # The sidebar tried this model in this same script run (a link that names it) and says why under the model
         # picker: the message is shown there once, not repeated here, and the model is not tried a second time.
         st.info(t("**No result.** The model in the sidebar could not be loaded; the message under the model picker "
@@ -36,17 +38,17 @@ def compute(page: str) -> tuple[AppState, dict[str, SharedResult]] | None:
         return None
     try:
         if state.input_kind == "text":
-            runner.policy().check_text(state.input_ref)
-            runner.policy().check_tokens(state.max_tokens)
+            resources.policy().check_text(state.input_ref)
+            resources.policy().check_tokens(state.max_tokens)
         loaded = runner.get_model(state.model)
         resolved = resolve(state, loaded)  # the one place the seed is drawn and indices are checked
         if resolved.recipe != state:
             state = session.replace_active(page, **{k: v for k, v in resolved.recipe.values().items()
                                                     if getattr(state, k) != v})
-        if not st.session_state.get(f"{ns}.checked"):
+        if not ps.checked:
             session.add_warnings(page, list(resolved.warnings))
-            st.session_state[f"{ns}.checked"] = True
-        handles = {side: runner.shared_run(state, plan) for side, plan in resolved.plans.items()}
+            ps.checked = True
+        handles = {side: runner.shared_run(state, plan, side) for side, plan in resolved.plans.items()}
         long = (f"Running the model twice on up to {state.max_tokens:,} tokens: without and with the mask. Past 512 "
                 "tokens this takes a while on a CPU (8,192 tokens of SmolLM2: about 5 minutes; another strategy on "
                 "the same text about 2).")
@@ -55,13 +57,13 @@ def compute(page: str) -> tuple[AppState, dict[str, SharedResult]] | None:
                 runner.reporting(st.empty()) if state.max_tokens else contextlib.nullcontext():
             for handle in handles.values():
                 handle.resolve()  # computed here (or found in the shared cache), so errors show in this place
-        st.session_state[f"{ns}.shown"] = handles  # handles (keys), never the tensors: see dynmask_app.result_cache
+        ps.shown = handles  # handles (keys), never the tensors
     except ValueError as err:
-        st.session_state.pop(f"{ns}.shown", None)  # nothing is shown: no earlier result under the message
+        del ps.shown  # nothing is shown: no earlier result under the message
         messages.error(str(err))
         return None
     except Exception as err:  # noqa: BLE001 - the user sees one line, the log keeps the traceback
-        st.session_state.pop(f"{ns}.shown", None)
+        del ps.shown
         log.exception("run failed")
         messages.error(f"Something went wrong: {type(err).__name__}: {str(err)[:300]}")
         return None
@@ -72,12 +74,11 @@ def pending_notice(page: str) -> Any:
     """A main-area note while the active recipe's model loads for a result not computed yet (e.g. a link just
     opened on a fresh server); returns something to ``.empty()`` once :func:`compute` is done.
 
-    With the model already loaded nothing is drawn here: a run then takes well under a second, and a longer one
-    shows :func:`compute`'s spinner (after half a second) or its progress bar. A note drawn and removed on every Run
-    (it pushed the results down and back) cost the browser 0.01-0.05 s per Run in interleaved A/B runs, and it said
-    "Loading" for a model that was not loading."""
+    With the model already loaded nothing is drawn here (a note drawn and removed on every Run would push the
+    results down and back, and say "Loading" for a model that is not loading): a longer run shows
+    :func:`compute`'s spinner (after half a second) or its progress bar."""
     state = session.active(page)
-    if state is None or session.withdrawn(page) or state.model in runner.model_cache() or not _pending(state):
+    if state is None or session.withdrawn(page) or state.model in resources.model_cache() or not _pending(state):
         return _NO_NOTICE
     box = st.empty()
     box.info(f"Loading **{messages.plain(state.model)}** and running the recipe... The first load of a model "
@@ -104,5 +105,5 @@ def _pending(state: AppState) -> bool:
     """Whether some side of ``state`` has no computed result yet (a seed still to draw counts)."""
     if state.seed is None and state.uses_seed():
         return True
-    cache = runner.result_cache()
-    return any(runner.recipe_key(state, state.plan(side).resolved()) not in cache for side in state.sides())
+    cache = resources.result_cache()
+    return any(keys.recipe_key(state, state.plan(side).resolved(), side) not in cache for side in state.sides())

@@ -202,9 +202,6 @@ class ByteLRU:
             self._items.clear()
 
 
-#: The results cache (the name the app and its tests use).
-ResultCache = ByteLRU
-
 
 class SharedResult:
     """A session's handle on a shared result: its key and how to get it, not its tensors.

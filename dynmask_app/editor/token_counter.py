@@ -17,7 +17,7 @@ from typing import Any
 
 import streamlit as st
 
-from dynmask_app import runner
+from dynmask_app.server import resources
 
 NAME = "dynmask_token_counter"
 PAUSE_MS = 300  # quiet time after the last keystroke before the text is sent
@@ -175,7 +175,7 @@ def live_token_count(key: str, model_id: str, limit: int | None = None, context:
         context: How far *Tokens to read* may be raised on this page (e.g. the server's ``max_tokens``), capped at
             the model's context: past ``limit``, the line says so. None: the page has no such field (no hint).
     """
-    loaded = runner.model_cache().get(model_id) if model_id else None
+    loaded = resources.model_cache().get(model_id) if model_id else None
     waits_key = f"{key}.count_waits"  # (model, runs so far without it): another model starts again from 0
     before = st.session_state.get(waits_key)
     waits = 0 if loaded is not None or not model_id else (before[1] + 1 if before and before[0] == model_id else 1)

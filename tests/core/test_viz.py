@@ -105,14 +105,14 @@ def test_heatmap_margins_follow_the_labels() -> None:
 
 
 def test_output_figures() -> None:
-    bars = Classification(torch.tensor([0.2, 0.8]), ("neg", "pos")).figure(
-        Classification(torch.tensor([0.6, 0.4]), ("neg", "pos")))
+    bars = viz.output_figure(Classification(torch.tensor([0.2, 0.8]), ("neg", "pos")),
+                             Classification(torch.tensor([0.6, 0.4]), ("neg", "pos")))
     assert [type(t) for t in bars.data] == [go.Bar, go.Bar]
     assert np.allclose(list(bars.data[1].y), [0.6, 0.4])
     probs = torch.tensor([0.5 / (i + 1) for i in range(5)] + [0.0] * 3)
-    nxt = NextToken(probs).figure(NextToken(probs.flip(0)))
+    nxt = viz.output_figure(NextToken(probs), NextToken(probs.flip(0)))
     assert len(nxt.data) == 2 and all(t.orientation == "h" for t in nxt.data) and len(nxt.data[0].y) == 5
-    assert Embedding(torch.ones(3)).figure(Embedding(torch.ones(3))) is None
+    assert viz.output_figure(Embedding(torch.ones(3)), Embedding(torch.ones(3))) is None
 
 
 def test_layer_stats_and_chart() -> None:
@@ -153,7 +153,7 @@ def test_output_bars_are_escaped_html_with_the_values() -> None:
     """The app's output bars: every value as text and as a bar width, labels escaped, many classes summarised."""
     hostile = "<img src=x onerror=alert(1)>"
     base = Classification(torch.tensor([0.2, 0.8]), (hostile, "a&b"))
-    html = base.bars_html(Classification(torch.tensor([0.6, 0.4]), (hostile, "a&b")))
+    html = viz.output_bars_html(base, Classification(torch.tensor([0.6, 0.4]), (hostile, "a&b")))
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html and "a&amp;b" in html
     assert "<script" not in html and "onerror=alert" not in html.replace("&lt;img src=x onerror=alert(1)&gt;", "")
     for value in ("20.0%", "80.0%", "60.0%", "40.0%"):
@@ -163,7 +163,7 @@ def test_output_bars_are_escaped_html_with_the_values() -> None:
 
     probs = torch.softmax(torch.arange(20, dtype=torch.float32), 0)
     names = tuple(f"class{i}" for i in range(20))
-    many = Classification(probs, names).bars_html(Classification(probs.flip(0), names))
+    many = viz.output_bars_html(Classification(probs, names), Classification(probs.flip(0), names))
     assert many.count("role=\"img\"") == 2 * viz.outputs.MAX_CLASS_BARS
     shown = [n for n in names if f">{n}<" in many]
     assert len(shown) == viz.outputs.MAX_CLASS_BARS and shown == sorted(shown, key=names.index)
@@ -175,8 +175,8 @@ def test_output_bars_are_escaped_html_with_the_values() -> None:
 
     p = torch.tensor([0.5, 0.2, 0.1, 0.08, 0.07, 0.05])
     q = torch.tensor([0.05, 0.07, 0.1, 0.2, 0.08, 0.5])
-    nxt = NextToken(p, Tok()).bars_html(NextToken(q, Tok()))
+    nxt = viz.output_bars_html(NextToken(p, Tok()), NextToken(q, Tok()))
     assert "<script>" not in nxt and "&lt;script&gt;" in nxt and "&#x27; the&#x27;" in nxt and "⏎" in nxt
     assert nxt.count(">new</span>") == 1  # t5 entered the top 5; the other four were there before
     assert "50.0%" in nxt and "next-token" in nxt
-    assert Embedding(torch.ones(3)).bars_html(Embedding(torch.ones(3))) is None
+    assert viz.output_bars_html(Embedding(torch.ones(3)), Embedding(torch.ones(3))) is None
