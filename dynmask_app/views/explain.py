@@ -7,8 +7,10 @@ from typing import Any
 import streamlit as st
 
 from dynmask_app import messages
+from dynmask_app.i18n import t
 from dynmask_app.state import MAX_URL_TEXT, AppState
 from dynmask_core.masks import MODES, get_strategy
+from dynmask_core.models import PRESETS
 
 
 def strategy_card(state: AppState, side: str = "main") -> None:
@@ -80,3 +82,16 @@ def run_facts(state: AppState, result: Any) -> None:
                    if state.is_upload else
                    f"The text is longer than {MAX_URL_TEXT} characters, so it is not in the page address: a shared "
                    "link opens with the default example text.")
+
+
+def answers_note(state: AppState, result: Any) -> None:
+    """Under a bundled classifier's output: the only answers it has. It was trained on a closed set (six shapes, ten
+    words) and picks one of them whatever it is given, a photo or a sentence included, with no "none of these"."""
+    preset = PRESETS.get(state.model)
+    labels = getattr(result.output, "labels", ())
+    if preset is None or preset.task != "classifier" or not labels:
+        return
+    listed = ", ".join(messages.plain(str(label)) for label in labels)
+    st.caption(f"{t('**This model knows only these {n} answers:**', n=len(labels))} {listed}. "
+               + t("It has no answer for “none of these”: whatever it is given (a photo, a sentence, noise), it picks "
+                   "one of them, and its percentage does not say that the input is like what it was trained on."))

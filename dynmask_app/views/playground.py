@@ -104,6 +104,7 @@ def result_views(state: AppState, result: Any) -> None:
     bars = viz.output_bars_html(result.baseline_output, result.output)  # plain HTML: no chart to lay out on every Run
     if bars is not None:
         st.html(bars)
+    explain.answers_note(state, result)
     explain.run_facts(state, result)
     st.subheader("The strategy")
     explain.strategy_card(state)

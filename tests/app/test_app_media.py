@@ -193,3 +193,33 @@ def test_compare_and_attribution_hide_the_old_result_after_a_bad_upload(path: st
     at = upload_and_run(at, ns, "image", "x.png", b"this is a text file", "image/png")
     assert "Upload a picture first" in errors(at)
     assert_no_result(at, ns)
+
+
+@pytest.mark.parametrize(("model", "kind", "ref", "lang"), [
+    ("shapes_vit", "image", "chelsea", "en"),  # a photo of a cat, to a model that knows six shapes
+    ("keywords_audio", "audio", "kw-stop", "zh"),
+])
+def test_a_closed_set_classifier_says_what_it_can_answer(model: str, kind: str, ref: str, lang: str) -> None:
+    """Issue 22, item 6: the bundled classifiers pick one of their classes whatever they are given (the cat photo was
+    'ring 100.0%'); the result says which answers the model has, and that 'none of these' is not one of them."""
+    from dynmask_app.i18n import translate
+    from dynmask_core.models import load as load_model
+
+    link = AppState(page="playground", model=model, input_kind=kind, input_ref=ref, strategy="none", lang=lang)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params.update(link.to_query_params())
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = load_model(model).labels
+    notes = [c.value for c in at.caption if all(label in c.value for label in labels)]
+    assert len(notes) == 1, [c.value for c in at.caption]
+    head = translate("**This model knows only these {n} answers:**", lang).format(n=len(labels))
+    assert notes[0].startswith(head), notes[0]
+
+
+def test_the_sentiment_model_gets_no_closed_set_note() -> None:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params.update(AppState(page="playground").to_query_params())
+    at.run()
+    assert not at.exception
+    assert not [c.value for c in at.caption if "knows only these" in c.value]
