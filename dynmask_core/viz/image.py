@@ -9,7 +9,11 @@ import plotly.graph_objects as go
 
 from dynmask_core.viz._common import as_array, inert, inert_template
 
-OVERLAY_SCALE = "Inferno"
+#: Attention over a picture: each stop lighter (CIE L* 32 -> 99, dark red to pale yellow) and more opaque than the one
+#: before, from fully clear at 0, so "brighter = more attention" holds and a patch nothing attends shows the picture
+#: as it is (the figure's opacity, the page's slider, scales it all).
+OVERLAY_SCALE = [[0.0, "rgba(150,20,40,0.0)"], [0.2, "rgba(215,48,39,0.35)"], [0.4, "rgba(244,109,67,0.55)"],
+                 [0.6, "rgba(253,174,97,0.7)"], [0.8, "rgba(254,224,144,0.8)"], [1.0, "rgba(255,255,191,0.9)"]]
 MASK_SCALE = [[0.0, "rgba(20,20,20,0.85)"], [1.0, "rgba(31,78,153,0.15)"]]  # blocked dark, allowed clear
 DISPLAY_SIDE = 448  # pictures are shown at about this many pixels on their long side
 

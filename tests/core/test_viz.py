@@ -180,3 +180,28 @@ def test_output_bars_are_escaped_html_with_the_values() -> None:
     assert nxt.count(">new</span>") == 1  # t5 entered the top 5; the other four were there before
     assert "50.0%" in nxt and "next-token" in nxt
     assert viz.output_bars_html(Embedding(torch.ones(3)), Embedding(torch.ones(3))) is None
+
+
+def _lightness(rgb: tuple[float, float, float]) -> float:
+    """CIE L* of an sRGB colour (0-255 channels)."""
+    lin = [((c / 255 + 0.055) / 1.055) ** 2.4 if c / 255 > 0.04045 else c / 255 / 12.92 for c in rgb]
+    y = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return 116 * y ** (1 / 3) - 16 if y > 216 / 24389 else 24389 / 27 * y
+
+
+def test_the_image_overlay_grows_lighter_with_the_value_and_leaves_the_picture_visible() -> None:
+    """Issue 22, item 6: the attention overlay said "Brighter = more attention" over a scale that was not ordered by
+    lightness, and its tint hid the star it explained. Each stop is lighter and more opaque than the one before, and
+    a patch with no attention leaves the picture as it is."""
+    from dynmask_core.viz.image import OVERLAY_SCALE, patch_overlay_figure
+
+    stops = []
+    for position, colour in OVERLAY_SCALE:
+        r, g, b, a = (float(x) for x in colour[colour.index("(") + 1:-1].split(","))
+        stops.append((position, _lightness((r, g, b)), a))
+    assert [s[0] for s in stops] == sorted(s[0] for s in stops) and stops[0][0] == 0.0 and stops[-1][0] == 1.0
+    assert all(b[1] > a[1] for a, b in zip(stops, stops[1:])), stops  # lighter at every step
+    assert all(b[2] > a[2] for a, b in zip(stops, stops[1:])), stops  # and more opaque
+    assert stops[0][2] == 0.0 and stops[-1][2] < 1.0  # nothing attended: the picture; the most: still seen under it
+    fig = patch_overlay_figure(np.zeros((32, 32, 3), np.uint8), np.eye(4), "t")
+    assert fig.data[-1].colorscale == tuple(tuple(s) for s in OVERLAY_SCALE)
