@@ -170,7 +170,8 @@ def _experiment() -> None:
                  "the same fixed masking of held-out text for both."))
     config = mlm.LabConfig()
     steps = st.slider(t("Training steps per recipe"), 50, MAX_STEPS_UI, config.steps, 50, key=f"{NS}.steps",
-                      help=t("The default takes about 2 minutes for both on a 2-core CPU; a GPU is used when there "
+                      help=t("The default takes about 3 minutes for both on a 2-core CPU (180 s measured, the server "
+                             "otherwise idle; longer while other computations share it); a GPU is used when there "
                              "is one."))
     config = replace(config, steps=int(steps), seed=int(st.session_state.get(f"{NS}.seed", 0)))
     c1, c2 = st.columns(2)

@@ -358,7 +358,7 @@ def run_lab(config: LabConfig | None = None, *, device: str | torch.device | Non
     scored on the same fixed masking of the held-out segments.
 
     Args:
-        config: Default :class:`LabConfig()` (about 2 minutes for both on a 2-core CPU).
+        config: Default :class:`LabConfig()` (about 3 minutes for both on a 2-core CPU: 180 s measured).
         device: ``cpu``/``cuda``; default CUDA when available.
         progress: ``progress(fraction, text)`` over both runs (static fills 0-0.5, dynamic 0.5-1); may raise to
             cancel.

@@ -26,7 +26,7 @@ from dynmask_core.messages import shown
 class LabConfig:
     """Everything that defines a lab run; both recipes share it.
 
-    The default finishes both runs in about 2 minutes on a 2-core CPU (seconds on a GPU).
+    The default finishes both runs in about 3 minutes on a 2-core CPU (180 s measured; seconds on a GPU).
 
     Attributes:
         steps: Optimizer steps per recipe.
