@@ -10,6 +10,7 @@ from dynmask_core.attribution.methods import (
     ATTENTION_METHODS,
     ATTRIBUTION_METHODS,
     DEFAULT_STEPS,
+    DELTA_WARN,
     MAX_STEPS,
     METHODS,
     STEPPED,
@@ -27,8 +28,8 @@ from dynmask_core.attribution.methods import (
 from dynmask_core.attribution.targets import PREDICTED, SIMILAR, Target, resolve_target
 
 __all__ = [
-    "ATTENTION_METHODS", "ATTRIBUTION_METHODS", "DEFAULT_STEPS", "MAX_STEPS", "METHODS", "PREDICTED", "SIMILAR",
-    "STEPPED", "AttributionMethod", "AttributionResult", "Cancelled", "Side", "SideRunner", "Target", "attribute",
-    "check_method", "get_method", "head_importance", "least_important", "readout_rows", "register_method",
+    "ATTENTION_METHODS", "ATTRIBUTION_METHODS", "DEFAULT_STEPS", "DELTA_WARN", "MAX_STEPS", "METHODS", "PREDICTED",
+    "SIMILAR", "STEPPED", "AttributionMethod", "AttributionResult", "Cancelled", "Side", "SideRunner", "Target",
+    "attribute", "check_method", "get_method", "head_importance", "least_important", "readout_rows", "register_method",
     "resolve_target",
 ]
