@@ -1,7 +1,9 @@
 """CLI: ``python -m dynmask_core strategies | models | samples | run | attribute | prepare | mlm-mask | mlm-lab``.
 
 ``run`` walks the same path as the app (recipe -> resolve -> encode -> run) and writes ``run.json``, ``masks.npy``
-(bool (L, H, Q, K)), ``attention.npy`` and ``baseline_attention.npy`` (float32 (L, H, Q, K)). Its recipe options
+(bool (L, H, Q, K)), ``attention.npy`` and ``baseline_attention.npy`` (float32 (L, H, Q, K)), and ``mask_code.py``:
+the run's mask as one self-contained Python file (``apply(model)``, ``mask_from_scores(scores, layer)``, ``mask_mod``
+/ ``mask_mods`` for index strategies; see ``dynmask_core.mask_code``). Its recipe options
 are generated from the recipe's field declarations. ``attribute`` takes the same options plus ``--method``,
 ``--target`` and ``--steps`` and writes ``attribution.json``, ``attribution.npy`` and ``baseline_attribution.npy``
 (one score per position; images add ``attribution_pixels.npy``). ``mlm-mask`` shows BERT's 15% masking of a
@@ -144,12 +146,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run(loaded, prepared, plan, capture=capture)
     except ValueError as err:
         raise CliError(str(err)) from None
-    files = _written(lambda: export.write_run(out, result, input_record=record), out)
+    code = _mask_code(result, loaded, prepared)
+    files = _written(lambda: export.write_run(out, result, input_record=record, code=code), out)
     print(f"{result.plan.mask().label()} on {loaded.id} ({len(result.tokens)} tokens, seed {result.seed}): "
           f"{result.baseline_output.describe(result.metrics)}")
     _note_truncated(prepared)
     print(f"wrote {out}/{', '.join(files)}")
     return 0
+
+
+def _mask_code(result: Any, loaded: Any, prepared: Any) -> str | None:
+    """The run's ``mask_code.py`` (None, with a note, when a strategy cannot be written as code)."""
+    from dynmask_core.mask_code import for_run
+
+    try:
+        return for_run(result, loaded, prepared)
+    except ValueError as err:
+        print(f"note: mask_code.py not written: {err}", file=sys.stderr)
+        return None
 
 
 #: Without --capture-budget-mb, a run whose full capture (both runs' weights and masks) would pass this keeps
@@ -320,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_strategies)
 
     for name, page, func, text in (
-            ("run", "playground", cmd_run, "run a model with a mask strategy and write run.json + NPY files"),
+            ("run", "playground", cmd_run, "run a model with a mask strategy and write run.json + NPY files + "
+                                            "mask_code.py"),
             ("attribute", "attribution", cmd_attribute, "attribute the prediction to the input, masked vs "
                                                           "unmasked; writes attribution.json + NPY files")):
         p = sub.add_parser(name, help=text)

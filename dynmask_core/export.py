@@ -156,13 +156,17 @@ def tokens_csv_bytes(tokens: Sequence[str]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-RUN_FILES = ("run.json", "masks.npy", "attention.npy", "baseline_attention.npy")
+RUN_FILES = ("run.json", "masks.npy", "attention.npy", "baseline_attention.npy", "mask_code.py")
 
 
-def write_run(folder: Any, result: Any, input_record: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+def write_run(folder: Any, result: Any, input_record: Mapping[str, Any] | None = None,
+              code: str | None = None) -> tuple[str, ...]:
     """Writes a run to ``folder``: ``run.json`` (the summary, with ``input``, ``mode``, ``layers`` and ``heads`` at
-    the top level), ``masks.npy`` (bool (L, H, Q, K)), ``attention.npy`` and ``baseline_attention.npy`` (float32).
-    A run with a capture budget writes :func:`budgeted_run_files` instead of the three arrays.
+    the top level), ``masks.npy`` (bool (L, H, Q, K)), ``attention.npy`` and ``baseline_attention.npy`` (float32),
+    and, when ``code`` is given, ``mask_code.py``: the run's mask as one self-contained Python file (see
+    :mod:`dynmask_core.mask_code`: ``apply(model)``, ``mask_from_scores(scores, layer)``, and ``mask_mod`` /
+    ``mask_mods`` for index strategies). A run with a capture budget writes :func:`budgeted_run_files` instead of the
+    three arrays.
 
     Returns:
         The names of the files written.
@@ -176,15 +180,21 @@ def write_run(folder: Any, result: Any, input_record: Mapping[str, Any] | None =
     record["layers"] = record["strategy"]["layers"]
     record["heads"] = record["strategy"]["heads"]
     (out / "run.json").write_bytes(json_bytes(record))
+    written: tuple[str, ...]
     if getattr(result, "summary", None) is not None:
         files = budgeted_run_files(result)
         for name, data in files.items():
             (out / name).write_bytes(data)
-        return ("run.json", *files)
-    (out / "masks.npy").write_bytes(npy_bytes(as_array(result.masks, bool)))
-    (out / "attention.npy").write_bytes(npy_bytes(as_array(result.attention, np.float32)))
-    (out / "baseline_attention.npy").write_bytes(npy_bytes(as_array(result.baseline_attention, np.float32)))
-    return RUN_FILES
+        written = ("run.json", *files)
+    else:
+        (out / "masks.npy").write_bytes(npy_bytes(as_array(result.masks, bool)))
+        (out / "attention.npy").write_bytes(npy_bytes(as_array(result.attention, np.float32)))
+        (out / "baseline_attention.npy").write_bytes(npy_bytes(as_array(result.baseline_attention, np.float32)))
+        written = RUN_FILES[:4]
+    if code is not None:
+        (out / "mask_code.py").write_text(code, encoding="utf-8")
+        written += ("mask_code.py",)
+    return written
 
 
 def budgeted_run_files(result: Any) -> dict[str, bytes]:

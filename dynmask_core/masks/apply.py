@@ -17,6 +17,7 @@ S = scaled scores, M = the strategy's allowed mask, B = its soft bias (0 when no
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from typing import Literal
 
@@ -102,3 +103,64 @@ def _zero_empty_rows(probs: Tensor, allowed: Tensor) -> Tensor:
     if bool(has_any.all()):
         return probs
     return probs * has_any
+
+
+def weights_code(options: ApplyOptions) -> str:
+    """The source of ``weights(scores, model_allowed, strategy)``: :func:`masked_softmax` with this apply mode baked
+    in, operation for operation, for the file :mod:`dynmask_core.mask_code` writes.
+
+    ``strategy`` is None (the layer keeps only the model's own mask) or ``(allowed, bias)`` (``bias`` may be None).
+    """
+    mode = options.mode
+    head = {
+        "hard": "Hard: softmax(S + B + where(A & M, 0, min)); blocked keys get exactly 0 weight.",
+        "bias": f"Soft bias: softmax(S + B - {options.beta!r} * (1 - M)) under the model's own mask A; blocked keys "
+                "keep a little weight.",
+        "gate": "Gate after the softmax: P * M * exp(B), P = softmax(S) under the model's own mask A"
+                + (", renormalised to sum to 1 again." if options.renormalize else " (not renormalised: rows shrink)."),
+        "naive_multiply": "Naive multiply (the pitfall, as the run used it): softmax(S * M + B); a blocked key's score "
+                          "becomes 0, it is NOT blocked.",
+    }[mode]
+    lines = ["allowed, bias = strategy"]
+    if mode == "naive_multiply":
+        lines.append("scores = scores * allowed.to(scores.dtype)")
+    if mode != "gate":
+        lines += ["if bias is not None:", "    scores = scores + bias"]
+    if mode == "hard":
+        lines += ["allowed = model_allowed & allowed",
+                  "return zero_empty_rows(torch.softmax(scores.masked_fill(~allowed, neg), dim=-1), allowed)"]
+    else:
+        if mode == "bias":
+            lines.append(f"scores = scores - {options.beta!r} * (~allowed).to(scores.dtype)")
+        lines.append("probs = zero_empty_rows(torch.softmax(scores.masked_fill(~model_allowed, neg), dim=-1), "
+                     "model_allowed)")
+        if mode == "gate":
+            lines += ["gate = allowed.to(probs.dtype)", "if bias is not None:", "    gate = gate * torch.exp(bias)",
+                      "probs = probs * gate"]
+            if options.renormalize:
+                lines += ["total = probs.sum(dim=-1, keepdim=True)",
+                          "probs = torch.where(total > 0, probs / total.clamp(min=torch.finfo(probs.dtype).tiny), "
+                          "probs)"]
+        lines.append("return probs")
+    body = "\n".join("    " + line for line in lines)
+    head = textwrap.fill(head, width=116, initial_indent="    ", subsequent_indent="    ").strip()
+    return f'''def weights(scores, model_allowed, strategy):
+    """Attention weights (float32) from the scores under the model's own mask and the strategy's.
+
+    {head}
+    The model's own mask (padding, causality) is always applied hard. A row with nothing allowed gets all-zero
+    weights (its query's output is 0), never NaN.
+    """
+    neg = torch.finfo(scores.dtype).min
+    if strategy is None:  # a layer the plan leaves alone: the model's own mask only
+        return zero_empty_rows(torch.softmax(scores.masked_fill(~model_allowed, neg), dim=-1), model_allowed)
+{body}
+
+
+def zero_empty_rows(probs, allowed):
+    """Rows where nothing is allowed come out of softmax uniform: make them all zero instead."""
+    has_any = allowed.any(dim=-1, keepdim=True)
+    if bool(has_any.all()):
+        return probs
+    return probs * has_any
+'''

@@ -33,6 +33,7 @@ import hashlib
 import io
 import math
 import re
+import textwrap
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -51,6 +52,7 @@ from dynmask_core.masks.base import (
     index_strategy,
     named,
 )
+from dynmask_core.masks.code import CodeContext, CodePiece, bool_rows
 from dynmask_core.masks.static import full
 from dynmask_core.messages import shown
 
@@ -357,8 +359,33 @@ def _custom_mask_mod(params: Mapping[str, Any], ctx: MaskContext) -> MaskMod:
     return custom(m.to(ctx.device))
 
 
+def _custom_code(params: Mapping[str, Any], c: CodeContext) -> CodePiece:
+    name = f"custom{c.suffix}"
+    flex = "Yes: any 0/1 matrix is an index function (a lookup); tiles it leaves empty are skipped."
+    text = params["matrix"]
+    if not text:
+        return CodePiece("index", name, f'''
+            def {name}(b, h, q_idx, kv_idx):
+                """Custom matrix: none was given, so every key is allowed (as with none)."""
+                return (q_idx - kv_idx) == (q_idx - kv_idx)
+        ''', flex=flex)
+    m = _decoded(text)
+    rows, cols = m.shape
+    const = f"CUSTOM_MATRIX{c.suffix}"
+    header = (f"# The custom matrix ({rows} queries x {cols} keys): 1 = the query (row) may attend to the key "
+              f"(column).\n{const} = torch.tensor({bool_rows(m.int().tolist())}, dtype=torch.bool)\n\n")
+    return CodePiece("index", name, header + textwrap.dedent(f'''
+        def {name}(b, h, q_idx, kv_idx):
+            """Custom matrix: key j is allowed for query i iff {const}[i, j] is 1; positions outside the
+            {rows} x {cols} matrix are blocked."""
+            inside = (q_idx >= 0) & (q_idx < {rows}) & (kv_idx >= 0) & (kv_idx < {cols})
+            return {const}[q_idx.clamp(0, {rows - 1}), kv_idx.clamp(0, {cols - 1})] & inside
+    '''), constants=(const,), flex=flex)
+
+
 index_strategy(
     _custom_mask_mod,
+    code=_custom_code,
     id="custom", kind="static", title="Custom matrix",
     summary="Your own (queries x keys) 0/1 matrix, drawn or uploaded (CSV/NPY): 1 = may attend.",
     reference="user-defined",

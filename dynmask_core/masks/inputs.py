@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from dynmask_core.masks.base import MaskContext, MaskOut, Param, Strategy, register
+from dynmask_core.masks.code import CodeContext, CodePiece, lit, num
 
 
 def _generator(seed: int, salt: int) -> torch.Generator:
@@ -161,6 +162,125 @@ def _has_mask_embedding(model: Any) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Code templates: what each strategy does to the input, as self-contained PyTorch (see masks/code.py); the generated
+# file applies it in a forward pre-hook, so every forward of the model sees the hidden input.
+# ----------------------------------------------------------------------------------------------------------------
+
+_FLEX_INPUT = ("Not applicable: it hides the input itself and masks no attention. (Dropping the hidden positions "
+               "from the sequence, as MAE's encoder does, saves more than any BlockMask.)")
+
+
+def _code_grid(c: CodeContext, strategy: str, what: str) -> tuple[int, int]:
+    if c.grid is None:
+        raise ValueError(f"{strategy} hides {what}: run it on an input that has them")
+    return int(c.grid[0]), int(c.grid[1])
+
+
+def _mae_patches_code(p: Mapping[str, Any], c: CodeContext) -> CodePiece:
+    ratio = p["ratio"]
+    rows, cols = _code_grid(c, "mae_patches", "image patches")
+    name = f"mae_patches_r{num(ratio)}{c.suffix}"
+    return CodePiece("input", name, f"""
+        def {name}(inputs, model):
+            \"\"\"MAE (He et al. 2022): round({ratio!r} x {rows * cols}) random patches of the {rows} x {cols} grid,
+            drawn from the run's seed, are hidden: their pixels are set to 0 (the normalised mean).\"\"\"
+            rows, cols = {rows}, {cols}
+            n = rows * cols
+            k = int(round({lit(ratio)} * n))
+            order = torch.randperm(n, generator=input_generator(31))
+            hidden = torch.zeros(n, dtype=torch.bool)
+            hidden[order[:k]] = True
+            return hide_pixels(inputs, hidden.view(rows, cols))
+    """, helpers=("input_generator", "hide_pixels"), flex=_FLEX_INPUT)
+
+
+def _beit_blocks_code(p: Mapping[str, Any], c: CodeContext) -> CodePiece:
+    ratio = p["ratio"]
+    rows, cols = _code_grid(c, "beit_blocks", "image patches")
+    name = f"beit_blocks_r{num(ratio)}{c.suffix}"
+    return CodePiece("input", name, f"""
+        def {name}(inputs, model):
+            \"\"\"BEiT (Bao et al. 2022): rectangular blocks of patches (at least 4 patches, aspect 0.3-3.3), drawn
+            from the run's seed, are hidden until about {ratio!r} of the {rows} x {cols} patches are; hidden pixels are
+            set to 0 (the normalised mean).\"\"\"
+            rows, cols = {rows}, {cols}
+            gen = input_generator(37)
+            hidden = torch.zeros(rows, cols, dtype=torch.bool)
+            goal = int(round({lit(ratio)} * rows * cols))
+            for _ in range(100):
+                if int(hidden.sum()) >= goal:
+                    break
+                area = float(torch.empty(()).uniform_(min(4, goal), max(4, goal - int(hidden.sum())) + 1e-6,
+                                                      generator=gen))
+                aspect = math.exp(float(torch.empty(()).uniform_(math.log(0.3), math.log(1 / 0.3), generator=gen)))
+                h = max(1, min(rows, int(round(math.sqrt(area * aspect)))))
+                w = max(1, min(cols, int(round(math.sqrt(area / aspect)))))
+                top = int(torch.randint(0, rows - h + 1, (), generator=gen))
+                left = int(torch.randint(0, cols - w + 1, (), generator=gen))
+                hidden[top: top + h, left: left + w] = True
+            return hide_pixels(inputs, hidden)
+    """, helpers=("input_generator", "hide_pixels"), flex=_FLEX_INPUT)
+
+
+def _specaugment_code(p: Mapping[str, Any], c: CodeContext) -> CodePiece:
+    tm, tw, fm, fw = p["time_masks"], p["time_width"], p["freq_masks"], p["freq_width"]
+    name = f"specaugment_t{tm}x{tw}_f{fm}x{fw}{c.suffix}"
+    return CodePiece("input", name, f"""
+        def {name}(inputs, model):
+            \"\"\"SpecAugment (Park et al. 2019): {tm} bands of up to {tw} time frames and {fm} bands of up to {fw} mel
+            bins of the spectrogram (input_values, (1, frames, mel)), drawn from the run's seed, are set to 0.\"\"\"
+            feats = inputs.get("input_values")
+            if feats is None or feats.dim() != 3:
+                raise ValueError("specaugment hides bands of a spectrogram: give it a spectrogram model (AST)")
+            frames, mels = feats.shape[-2:]
+            gen = input_generator(41)
+            cover = torch.zeros(frames, mels, dtype=torch.bool)
+            for count, width, axis, size in (({tm}, {tw}, 0, frames), ({fm}, {fw}, 1, mels)):
+                for _ in range(count):
+                    w = int(torch.randint(0, min(width, size) + 1, (), generator=gen))
+                    start = int(torch.randint(0, size - w + 1, (), generator=gen))
+                    if axis == 0:
+                        cover[start: start + w, :] = True
+                    else:
+                        cover[:, start: start + w] = True
+            return {{**inputs, "input_values": feats.masked_fill(cover.to(feats.device).unsqueeze(0), 0.0)}}
+    """, helpers=("input_generator",), flex=_FLEX_INPUT)
+
+
+def _w2v2_spans_code(p: Mapping[str, Any], c: CodeContext) -> CodePiece:
+    prob, span = p["p"], p["span"]
+    name = f"w2v2_spans_p{num(prob)}_s{span}{c.suffix}"
+    frames = c.frames if c.frames is not None else 0
+    return CodePiece("input", name, f"""
+        def {name}(inputs, model):
+            \"\"\"wav2vec 2.0 (Baevski et al. 2020): each time step starts a hidden span of {span} steps with
+            probability {prob!r}, drawn from the run's seed. A spectrogram model (AST) gets those frames set to 0; a
+            frame model (wav2vec2) gets mask_time_indices over this run's {frames} frames (its own learned mask
+            embedding).\"\"\"
+            gen = input_generator(43)
+            feats = inputs.get("input_values")
+            if feats is not None and feats.dim() == 3:  # AST: spans of spectrogram frames
+                frames = feats.shape[-2]
+                starts = torch.rand(frames, generator=gen) < {lit(prob)}
+                cover = torch.zeros(frames, dtype=torch.bool)
+                for s in torch.nonzero(starts).flatten().tolist():
+                    cover[s: s + {span}] = True
+                cover = cover.unsqueeze(1).expand(frames, feats.shape[-1])
+                return {{**inputs, "input_values": feats.masked_fill(cover.to(feats.device).unsqueeze(0), 0.0)}}
+            base = getattr(model, getattr(model, "base_model_prefix", ""), model)
+            if not (getattr(model.config, "apply_spec_augment", False) and hasattr(base, "masked_spec_embed")):
+                raise ValueError("w2v2_spans needs a model with a learned mask embedding and spec augment switched on "
+                                 "(config.apply_spec_augment): this one would ignore the spans")
+            starts = torch.rand({frames}, generator=gen) < {lit(prob)}
+            hidden = torch.zeros({frames}, dtype=torch.bool)
+            for s in torch.nonzero(starts).flatten().tolist():
+                hidden[s: s + {span}] = True
+            device = next(iter(inputs.values())).device
+            return {{**inputs, "mask_time_indices": hidden.unsqueeze(0).to(device)}}
+    """, helpers=("input_generator",), flex=_FLEX_INPUT)
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Registry entries
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -179,7 +299,7 @@ def _entry(fn, names: tuple[str, ...], **entry: Any) -> Strategy:
 
 _HIDDEN_NOTE = "Hides the input itself (set to the normalised mean), not attention; the seed draws what is hidden."
 _entry(
-    mae_patches, ("ratio",), id="mae_patches", title="MAE: hide random patches (input)",
+    mae_patches, ("ratio",), code=_mae_patches_code, id="mae_patches", title="MAE: hide random patches (input)",
     summary="A random fraction of the image's patches is hidden from the model (the input itself, not attention).",
     reference="He et al., Masked Autoencoders Are Scalable Vision Learners, CVPR 2022",
     params=(Param("ratio", "float", 0.75, "fraction of the patches hidden", 0.0, 1.0),),
@@ -187,14 +307,15 @@ _entry(
     inputs=("image",),
 )
 _entry(
-    beit_blocks, ("ratio",), id="beit_blocks", title="BEiT: hide blocks of patches (input)",
+    beit_blocks, ("ratio",), code=_beit_blocks_code, id="beit_blocks", title="BEiT: hide blocks of patches (input)",
     summary="Rectangular blocks of patches are hidden until about `ratio` of the image is.",
     reference="Bao et al., BEiT: BERT Pre-Training of Image Transformers, ICLR 2022",
     params=(Param("ratio", "float", 0.4, "fraction of the patches hidden (about)", 0.0, 1.0),),
     note=_HIDDEN_NOTE, inputs=("image",),
 )
 _entry(
-    specaugment, ("time_masks", "time_width", "freq_masks", "freq_width"), id="specaugment",
+    specaugment, ("time_masks", "time_width", "freq_masks", "freq_width"), code=_specaugment_code,
+    id="specaugment",
     title="SpecAugment: hide time and frequency bands (input)",
     summary="Random bands of time frames and of frequency bins of the spectrogram are hidden.",
     reference="Park et al., SpecAugment, Interspeech 2019",
@@ -205,7 +326,8 @@ _entry(
     note=_HIDDEN_NOTE + " Spectrogram models (AST) only.", inputs=("audio",),
 )
 _entry(
-    w2v2_spans, ("p", "span"), id="w2v2_spans", title="wav2vec 2.0: hide spans of frames (input)",
+    w2v2_spans, ("p", "span"), code=_w2v2_spans_code, id="w2v2_spans",
+    title="wav2vec 2.0: hide spans of frames (input)",
     summary="Each time step starts a hidden span with probability p; spans are `span` steps long.",
     reference="Baevski et al., wav2vec 2.0, NeurIPS 2020",
     params=(Param("p", "float", 0.065, "probability that a step starts a span", 0.0, 1.0),
