@@ -101,6 +101,8 @@ def test_the_mlm_lab_pictures_masks_and_trains_in_both_languages(lang) -> None:
     assert len([e for e in epochs if "<div" in e]) == 2 * 3  # static and dynamic, three epochs each
     at.button(key="mlm.train").click().run()
     ok(at)
+    trained(at)  # the server's training queue trains it in the background; the page follows it
+    ok(at)
     frame = at.dataframe[0].value
     assert list(frame.iloc[:, 0]) == ["static", "dynamic"] and len(frame) == 2
     assert at.query_params["steps"] == "50" and at.query_params["lang"] == lang
@@ -108,6 +110,28 @@ def test_the_mlm_lab_pictures_masks_and_trains_in_both_languages(lang) -> None:
 
 
 MLM = "pages/5_MLM_lab.py"
+
+
+def trained(at: AppTest, timeout: float = 240) -> AppTest:
+    """Reruns the MLM page until its training has ended (the browser's fragment polls by itself; AppTest does not)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while "mlm.cancel" in [b.key for b in at.button]:
+        assert time.monotonic() < deadline, "the training did not end"
+        time.sleep(0.5)
+        at.run()
+    return at
+
+
+@pytest.fixture
+def fresh_queue():
+    """The server's training queue, new for the test (results kept from other tests would be returned at once)."""
+    from dynmask_app.server import training
+
+    training.queue.clear()
+    yield
+    training.queue.clear()
 
 
 @pytest.fixture(scope="module")
@@ -120,10 +144,12 @@ def tiny_lab():
 
 
 @pytest.mark.parametrize("outcome", ["done", "failed", "broken", "cancelled"])
-def test_the_mlm_labs_cancel_goes_when_the_training_ends(outcome, tiny_lab, monkeypatch) -> None:
-    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+def test_the_mlm_labs_cancel_goes_when_the_training_ends(outcome, tiny_lab, monkeypatch, fresh_queue) -> None:
+    import threading
 
     from dynmask_core.lessons import mlm
+
+    cancelled = threading.Event()
 
     def run_lab(config, *, progress=None, observe=None, **kwargs):
         progress(0.5, "static: step 2/4")
@@ -131,8 +157,14 @@ def test_the_mlm_labs_cancel_goes_when_the_training_ends(outcome, tiny_lab, monk
             raise ValueError("no corpus here")
         if outcome == "broken":
             raise RuntimeError("boom")
-        if outcome == "cancelled":
-            raise StopException  # what a click on Cancel does to the run under way: Streamlit stops it mid-way
+        if outcome == "cancelled":  # runs until Cancel: the queue's progress callback then stops it
+            try:
+                while True:
+                    progress(0.5, "static: step 2/4")
+                    threading.Event().wait(0.01)
+            except BaseException:
+                cancelled.set()
+                raise
         return tiny_lab
 
     monkeypatch.setattr(mlm, "run_lab", run_lab)
@@ -140,6 +172,11 @@ def test_the_mlm_labs_cancel_goes_when_the_training_ends(outcome, tiny_lab, monk
     ok(at)
     assert [b.key for b in at.button if b.key == "mlm.train"]
     at.button(key="mlm.train").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    if outcome == "cancelled":
+        at.button(key="mlm.cancel").click().run()  # this session is the only one waiting: the training stops
+        assert cancelled.wait(20)
+    trained(at)
     assert not at.exception, [e.value for e in at.exception]
     assert "mlm.cancel" not in [b.key for b in at.button]  # the run is over: its Cancel is gone, and its bar
     assert not at.get("progress")

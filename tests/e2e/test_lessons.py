@@ -54,7 +54,11 @@ def test_the_mlm_labs_tables_fit_and_cancel_goes_when_training_ends(app_url, pag
     no_exception(page)
     since = runs_started(page)
     page.get_by_role("button", name="Train both", exact=True).click()
-    wait_idle(page, since=since, timeout=300)  # 50 steps each of a tiny BERT: half a minute on 2 busy cores
+    wait_idle(page, since=since, timeout=300)
+    # the server's training queue trains in the background and the page follows it (a fragment polls every 2 s):
+    # 50 steps each of a tiny BERT, half a minute on 2 busy cores; when it ends the page reruns and Cancel goes
+    page.get_by_role("button", name="Cancel", exact=True).wait_for(state="detached", timeout=300_000)
+    wait_idle(page, timeout=60)
     no_exception(page)
     assert page.get_by_role("button", name="Cancel", exact=True).count() == 0  # the training has ended
     assert page.get_by_test_id("stProgress").count() == 0
