@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dynmask_core.messages import N_
+
 
 @dataclass(frozen=True)
 class KindViews:
@@ -42,15 +44,15 @@ class KindViews:
 
 KIND_VIEWS: dict[str, KindViews] = {k.kind: k for k in (
     KindViews("text", attribution="dynmask_app.views.attribution:on_text", scores_open=True),
-    KindViews("image", origins=("Bundled sample", "Upload a picture", "Camera"), live="camera",
-              live_label="Take a picture",
-              input_tabs=(("On the image", "dynmask_app.views.image:image_tab"),
-                          ("Rollout", "dynmask_app.views.image:rollout_tab")),
+    KindViews("image", origins=(N_("Bundled sample"), N_("Upload a picture"), N_("Camera")), live="camera",
+              live_label=N_("Take a picture"),
+              input_tabs=((N_("On the image"), "dynmask_app.views.image:image_tab"),
+                          (N_("Rollout"), "dynmask_app.views.image:rollout_tab")),
               attribution="dynmask_app.views.attribution:on_image"),
-    KindViews("audio", origins=("Bundled sample", "Upload a recording", "Microphone"), live="microphone",
-              live_label="Record a word",
-              input_tabs=(("On the sound", "dynmask_app.views.audio:audio_tab"),
-                          ("Rollout", "dynmask_app.views.audio:audio_rollout_tab")),
+    KindViews("audio", origins=(N_("Bundled sample"), N_("Upload a recording"), N_("Microphone")), live="microphone",
+              live_label=N_("Record a word"),
+              input_tabs=((N_("On the sound"), "dynmask_app.views.audio:audio_tab"),
+                          (N_("Rollout"), "dynmask_app.views.audio:audio_rollout_tab")),
               attribution="dynmask_app.views.attribution:on_audio"),
 )}
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import streamlit as st
 
+from dynmask_app.i18n import t
+
 MAX_BOXES = 5  # warnings shown one by one; the rest are summarised in one more box
 MAX_CHARS = 600  # a message longer than this is cut
 # What can turn text into markup: links and images ([]()!<>), emphasis and code (*_~`), math ($), Streamlit's
@@ -58,4 +60,4 @@ def warnings(texts: Sequence[str], where: Any = None) -> None:
         warning(text, where)
     if len(texts) > len(shown):
         rest = len(texts) - len(shown)
-        warning(f"…and {rest} more problems with the link; each was replaced by a default.", where)
+        warning(t("…and {rest} more problems with the link; each was replaced by a default.", rest=rest), where)

@@ -20,7 +20,7 @@ from dynmask_app.views import results
 def render_page(page: str) -> None:
     """Draws the page declared as ``page`` in :mod:`dynmask_app.page_registry`."""
     spec = page_spec(page)
-    st.set_page_config(page_title=f"dynmask: {spec.tab}", page_icon="🎭", layout="wide")
+    st.set_page_config(page_title=f"dynmask: {t(spec.tab)}", page_icon="🎭", layout="wide")
     opened = session.restore_from_url(page)
     if opened is not None:
         widgets.load_widgets(session.ns_of(page), opened, force=True)

@@ -27,6 +27,7 @@ from dynmask_core.attention import (
 )
 from dynmask_core.capture import STATS, CapturePlan, CaptureSummary
 from dynmask_core.masks.plan import IDENTITY_PLAN, MAX_SEED, MaskPlan
+from dynmask_core.messages import N_, Message
 
 __all__ = [
     "ATTN_IMPLEMENTATION", "IDENTITY_PLAN", "MAX_SEED", "SUPPORTED_FAMILIES_MESSAGE", "AttentionWindow", "Capture",
@@ -264,7 +265,8 @@ def _layers_done(progress: Progress | None, stage: str, n_layers: int, start: fl
     if progress is None:
         return None
     total = max(int(n_layers or 0), 1)
-    return lambda layer: progress(f"{stage}: layer {min(layer + 1, total)} of {total}",
+    return lambda layer: progress(Message("{stage}: layer {n} of {total}", stage=Message(stage),
+                                          n=min(layer + 1, total), total=total),
                                   start + span * min(layer + 1, total) / total)
 
 
@@ -276,7 +278,7 @@ def baseline_pass(loaded: Any, prepared: Any, capture: bool | CapturePlan = True
     :func:`run`, over the first ``span`` of it."""
     return forward(loaded.model, prepared.inputs, IDENTITY_PLAN, segment_ids=prepared.segment_ids,
                    geometry=prepared.geometry, call=loaded, capture=capture,
-                   progress=_layers_done(progress, "baseline pass (no extra mask)", getattr(loaded, "n_layers", 0),
+                   progress=_layers_done(progress, N_("baseline pass (no extra mask)"), getattr(loaded, "n_layers", 0),
                                          0.0, span))
 
 
@@ -306,7 +308,8 @@ def run(loaded: Any, prepared: Any, plan: MaskPlan, capture: bool | CapturePlan 
     base = baseline if baseline is not None else baseline_pass(loaded, prepared, capture, progress, span=0.5)
     done = 0.0 if baseline is not None else 0.5  # the share of the run's progress already reported
     masked = forward(loaded.model, masked_inputs, plan, **where,
-                     progress=_layers_done(progress, "masked pass", getattr(loaded, "n_layers", 0), done, 1.0 - done))
+                     progress=_layers_done(progress, N_("masked pass"), getattr(loaded, "n_layers", 0), done,
+                                           1.0 - done))
     if not isinstance(capture, CapturePlan) and (masked.attention is None or base.attention is None):
         raise ValueError("the model's attention layers have different shapes; this view needs equal layers")
     result = RunResult(

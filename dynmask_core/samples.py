@@ -12,14 +12,14 @@ from functools import cache
 
 from dynmask_core.messages import shown
 from dynmask_core.modalities import Modality, Sample, modalities
-from dynmask_core.modalities.base import ASSETS
+from dynmask_core.modalities.base import ASSETS, suits
 from dynmask_core.modalities.text import DEFAULT_TEXT, LONG_EXAMPLE, TEXT_EXAMPLES, long_text, prose_sentences
 
 UPLOAD_PREFIX = "upload:"  # an input named by its content hash (an upload, a file): no link can carry it
 
 __all__ = [
     "ASSETS", "DEFAULT_TEXT", "LONG_EXAMPLE", "SAMPLES", "TEXT_EXAMPLES", "UPLOAD_PREFIX", "Sample", "get_sample",
-    "long_text", "prose_sentences", "samples",
+    "long_text", "prose_sentences", "samples", "samples_for", "suits",
 ]
 
 
@@ -40,6 +40,13 @@ SAMPLES: dict[str, Sample] = _all()  # the kinds registered when the core is imp
 def samples(modality: str | None = None) -> list[Sample]:
     """Every bundled sample (of one modality), in a stable order."""
     return [s for s in _all().values() if modality is None or s.modality == modality]
+
+
+def samples_for(modality: str, model: str | None) -> list[Sample]:
+    """The samples of ``modality`` worth offering with ``model`` (see :func:`suits`): a bundled model made for some of
+    them (the shapes ViTs) gets only those, in the usual order; any other model gets them all."""
+    family = samples(modality)
+    return [s for s in family if suits(s, model, family)]
 
 
 def get_sample(sample_id: str, modality: str | None = None) -> Sample:

@@ -17,16 +17,16 @@ from streamlit.errors import StreamlitAPIException
 from dynmask_app import messages, session
 from dynmask_app.editor import display
 from dynmask_app.editor.widgets import field_widget, load_widgets
-from dynmask_app.i18n import t
+from dynmask_app.i18n import error_text, t
 from dynmask_app.page_registry import OTHER_PAGES, PAGES
 from dynmask_app.page_registry import page as page_spec
 from dynmask_app.server import resources, runner
 from dynmask_app.session import PageSession, fit_view
 from dynmask_app.state import AppState
-from dynmask_core.messages import shown
+from dynmask_core.messages import N_, Message, error_message, shown
 from dynmask_core.modalities import modality
 
-_TWO_SIDED_LABELS = {"strategy": "Strategy A (left)", "strategy2": "Strategy B (right)"}
+_TWO_SIDED_LABELS = {"strategy": N_("Strategy A (left)"), "strategy2": N_("Strategy B (right)")}
 _SECTIONS = {"where": "Where and how to apply it", "explain": "What to explain (attribution)"}
 
 
@@ -35,21 +35,22 @@ def _model_facts(ps: PageSession, model_id: str, box: Any) -> dict[str, Any] | N
     retry replaces it) and returns the last good facts when it fails. A failing id is not retried until Run."""
     failed = ps.failed
     if model_id in failed:
-        messages.error(failed[model_id], box)
+        messages.error(t(failed[model_id]), box)
         return ps.facts
     try:
         facts = runner.model_facts(runner.get_model(model_id, where=box))
     except ValueError as err:
-        failed[model_id] = str(err)
-        messages.error(failed[model_id], box)
+        failed[model_id] = error_message(err)  # shown in the session's language, whichever it is then
+        messages.error(t(failed[model_id]), box)
         return ps.facts
     except Exception as err:  # noqa: BLE001 - never show a traceback
-        failed[model_id] = f"Could not load {shown(model_id)}: {type(err).__name__}: {err}"
-        messages.error(failed[model_id], box)
+        failed[model_id] = Message("Could not load {model}: {error}", model=shown(model_id),
+                                   error=f"{type(err).__name__}: {err}")
+        messages.error(t(failed[model_id]), box)
         return ps.facts
     ps.facts = {**facts, "model": model_id}
-    box.caption(messages.plain(f"{model_id}: {facts['n_layers']} layers x {facts['n_heads']} heads, "
-                               f"task: {facts['task']}"))
+    box.caption(messages.plain(t("{model}: {layers} layers x {heads} heads, task: {task}", model=model_id,
+                                 layers=facts["n_layers"], heads=facts["n_heads"], task=t(facts["task"]))))
     return ps.facts
 
 
@@ -71,9 +72,9 @@ def _about_server() -> None:
         try:
             rows = resources.policy().rows()
         except ValueError as err:
-            messages.error(str(err))
+            messages.error(error_text(err))
             return
-        st.markdown("\n".join(f"- **{t(name)}**: {messages.plain(value)}" for name, value in rows))
+        st.markdown("\n".join(f"- **{t(name)}**: {messages.plain(t(value))}" for name, value in rows))
         st.caption(t("Set by the operator in serving.toml or DYNMASK_* environment variables; see the README."))
 
 
@@ -104,7 +105,7 @@ def _editor_fields(page: str, ns: str) -> tuple[dict[str, Any], dict[str, Any] |
         if spec.group and spec.group not in sections:
             sections[spec.group] = st.expander(t(_SECTIONS[spec.group]), expanded=True)
         with sections[spec.group] if spec.group else st.container():
-            label = _TWO_SIDED_LABELS.get(spec.name) if two_sided else None
+            label = _TWO_SIDED_LABELS.get(spec.name) if two_sided else None  # translated by field_widget
             values[spec.name] = field_widget(spec, ns, facts, values, label)
         if spec.widget == "model":
             model_box = st.empty()
@@ -163,7 +164,8 @@ def _activate(ps: PageSession) -> None:
         return
     model_id = values["model"]
     if _no_input(values):
-        messages.error(f"Upload {modality(values['input_kind']).upload_noun} first, or pick a bundled sample.")
+        messages.error(t("Upload {what} first, or pick a bundled sample.",
+                         what=t(modality(values["input_kind"]).upload_noun)))
         session.withdraw(page)
         return
     if model_id in ps.failed:
@@ -176,7 +178,7 @@ def _activate(ps: PageSession) -> None:
     try:
         state = AppState(page=page, layer=layer, head=head, **display.prefs(), **values)
     except ValueError as err:
-        messages.error(str(err))
+        messages.error(error_text(err))
         session.withdraw(page)
         return
     session.activate(state)

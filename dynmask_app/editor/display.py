@@ -29,6 +29,20 @@ html { font-size: 21px; }
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { color: #111 !important; font-size: 0.95rem; }
 [data-testid="stMetricValue"] { font-size: 2.6rem; }
 h1 { font-size: 2.6rem !important; }
+/* a projector is often 1024 px wide: the page's own side margins (5rem each) left 515 px of content, where four
+   metrics read "77.…", "KL（基…" and "0…"; here the content takes the width, a row of columns too narrow for large
+   type wraps onto the next line, and a metric's label, number and change are never cut short */
+[data-testid="stMainBlockContainer"] { padding-left: 1.5rem !important; padding-right: 1.5rem !important;
+  max-width: 100% !important; }
+[data-testid="stHorizontalBlock"] { flex-wrap: wrap !important; }
+[data-testid="stHorizontalBlock"] > [data-testid="stColumn"] { min-width: min(13rem, 100%) !important; }
+/* charts side by side (Compare's A and B) squeezed a 14-token heatmap into 320 px at 1024 px: its key labels ran
+   into each other and its title was cut; a chart's column is at least 28rem (588 px), else it takes its own row */
+[data-testid="stHorizontalBlock"] > [data-testid="stColumn"]:has([data-testid="stPlotlyChart"]) {
+  min-width: min(28rem, 100%) !important; }
+[data-testid="stMetricValue"] div, [data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] div,
+[data-testid="stMetricDelta"] div { white-space: normal !important; overflow: visible !important;
+  text-overflow: clip !important; }
 </style>
 """
 

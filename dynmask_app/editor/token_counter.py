@@ -17,6 +17,7 @@ from typing import Any
 
 import streamlit as st
 
+from dynmask_app.i18n import t
 from dynmask_app.server import resources
 
 NAME = "dynmask_token_counter"
@@ -141,12 +142,12 @@ def count_line(n_tokens: int | None, n_chars: int, limit: int | None, context: i
     ('1 token', '1,234 characters')
     """
     if n_tokens is None:
-        return f"{n_chars:,} character{'' if n_chars == 1 else 's'}"
-    line = f"{n_tokens:,} token{'' if n_tokens == 1 else 's'}"
+        return t("{n} character", n=f"{n_chars:,}") if n_chars == 1 else t("{n} characters", n=f"{n_chars:,}")
+    line = t("{n} token", n=f"{n_tokens:,}") if n_tokens == 1 else t("{n} tokens", n=f"{n_tokens:,}")
     if limit and n_tokens > limit:
-        line += f"; the model reads the first {limit:,}"
+        line += t("; the model reads the first {limit}", limit=f"{limit:,}")
         if context and context > limit:
-            line += f" (raise *Tokens to read* to read up to {context:,})"
+            line += t(" (raise *Tokens to read* to read up to {context})", context=f"{context:,}")
     return line
 
 

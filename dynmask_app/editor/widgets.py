@@ -8,7 +8,7 @@ Widget keys are ``<ns>.<field key>``; parameter keys ``<ns>.<p1|p2>.<strategy>.<
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +16,9 @@ import streamlit as st
 
 from dynmask_app import messages
 from dynmask_app.editor import inputs
+from dynmask_app.editor.choices import choice
 from dynmask_app.editor.token_counter import live_token_count
-from dynmask_app.i18n import LANGS, current, t, translate
+from dynmask_app.i18n import current, error_text, t, translate
 from dynmask_app.server import resources
 from dynmask_app.state import AppState
 from dynmask_core.masks import Param, Strategy, get_strategy, strategies
@@ -53,22 +54,23 @@ def _float_step(low: float, high: float) -> float:
 def param_widget(p: Param, key: str) -> Any:
     """One widget for a strategy parameter; its value is kept in ``st.session_state[key]``."""
     st.session_state.setdefault(key, p.default)
-    label = p.name.replace("_", " ")
+    label = p.name.replace("_", " ")  # the parameter's name, as in links and on the command line
+    help = t(p.help)
     if p.type == "bool":
-        return st.toggle(label, key=key, help=p.help)
+        return st.toggle(label, key=key, help=help)
     if p.type == "choice":
-        return st.selectbox(label, p.choices, key=key, help=p.help)
+        return st.selectbox(label, p.choices, key=key, help=help)
     if p.type == "matrix":
         return matrix_widget(p, key)
     if p.type == "pairs":
-        return st.text_input(label, key=key, help=p.help, placeholder="e.g. 0.3 2.5 (empty: the heads selected below)")
+        return st.text_input(label, key=key, help=help, placeholder=t("e.g. 0.3 2.5 (empty: the heads selected below)"))
     if p.type == "int":
         low, high = int(p.min), int(p.max)
         if high - low <= 64:
-            return st.slider(label, low, high, step=1, key=key, help=p.help)
-        return st.number_input(label, low, high, step=1, key=key, help=p.help)
+            return st.slider(label, low, high, step=1, key=key, help=help)
+        return st.number_input(label, low, high, step=1, key=key, help=help)
     return st.number_input(label, float(p.min), float(p.max), step=_float_step(p.min, p.max), key=key,
-                           help=p.help, format="%.3g")
+                           help=help, format="%.3g")
 
 
 def matrix_widget(p: Param, key: str) -> str:
@@ -90,9 +92,9 @@ def matrix_widget(p: Param, key: str) -> str:
             st.session_state[key] = encode_matrix(parse_matrix_file(upload.getvalue(), upload.name))
             st.session_state[f"{key}.loaded"] = upload.file_id
         except ValueError as err:  # parse_matrix_file refuses every bad file with one line; labels may hold markdown
-            messages.error(str(err))
+            messages.error(error_text(err))
     value = st.text_input(t("...or its compact form"), key=key, help=t(p.help),
-                          placeholder="e.g. 3x3:8e (rows x cols : hex of the 0/1 cells, row by row)")
+                          placeholder=t("e.g. 3x3:8e (rows x cols : hex of the 0/1 cells, row by row)"))
     if value:
         try:
             m = decode_matrix(value)
@@ -100,14 +102,14 @@ def matrix_widget(p: Param, key: str) -> str:
                          "once you Run; the input must have {r} positions.", r=m.shape[0], c=m.shape[1],
                          n=int(m.sum()), total=m.numel()))
         except ValueError as err:
-            st.caption(str(err))
+            st.caption(error_text(err))
     return value
 
 
 def strategy_params(ns: str, slot: str, entry: Strategy) -> dict[str, Any]:
     """Generated widgets for every parameter of ``entry``; returns ``{name: value}``."""
     if not entry.params:
-        st.caption("This strategy has no parameters.")
+        st.caption(t("This strategy has no parameters."))
     return {p.name: param_widget(p, param_key(ns, slot, entry.id, p.name)) for p in entry.params}
 
 
@@ -161,7 +163,7 @@ def _draw_input(spec: Field, ns: str, key: str, label: str, facts: Any, current:
     input_kind = current.get("input_kind", "text")
     if modality(input_kind).inline:
         picked = (st.session_state.get(f"{ns}.model_custom") or "").strip() or st.session_state.get(f"{ns}.model")
-        return text_controls(key, "Text", model_id=picked,
+        return text_controls(key, t("Text"), model_id=picked,
                              limit=int(st.session_state.get(f"{ns}.max_tokens") or 0) or None,
                              context=resources.policy().max_tokens if ns == "pg" else None)  # the Playground's field
     return inputs.media_controls(f"{ns}.{input_kind}", input_kind)
@@ -269,64 +271,12 @@ def _choice_label(spec: Field) -> Callable[[Any, str], str] | None:
     return lambda c, lang: translate(labels[c], lang)
 
 
-def choice(kind: str, label: str, options: Sequence[Any], *, key: str,
-           label_of: Callable[[Any, str], str] | None = None, fallback: Any = None, **kwargs: Any) -> Any:
-    """A selectbox (``kind="select"``) or radio (``"radio"``) whose value is always one of ``options`` (ids), each
-    shown as ``label_of(option, lang)`` (default: ``str(option)``) in this session's language. Every choice whose
-    labels depend on the language (or on anything but the option) is drawn by this.
-
-    Streamlit keeps a keyed widget across runs and hears a choice back from the browser as the *label* shown; it
-    maps it to an option by this run's labels. When the labels change and the value does not (a language
-    switch), the browser keeps the old label and sends it with its next rerun (a presenter switch, any edit):
-    Streamlit then gives back the label itself as the value ("op must be one of none, and, or, got 'no second
-    strategy'") or resets the choice. So, before the widget is drawn, (1) a value that is an option's label, in
-    any language, becomes that option again, and (2) when the labels differ from those last drawn, the value is
-    set again, which sends the browser its label in the new language.
-
-    A radio's options are markdown, so its labels are escaped (:func:`dynmask_app.messages.plain`: a token such
-    as ``3:orange`` shows as written); a selectbox shows its options as plain text, unescaped. ``label`` is the
-    caller's to escape.
-
-    Args:
-        kind: ``select`` or ``radio``.
-        label: The widget's label (markdown).
-        options: The values (ids).
-        key: Widget key.
-        label_of: ``(option, lang) -> shown text``.
-        fallback: The value when the one held is none of the options (None: Streamlit's own, ``index``).
-        kwargs: Passed on (``help``, ``horizontal``, ``index``, ...).
-    """
-    options = list(options)
-    name = label_of or (lambda option, _lang: str(option))
-    radio = kind == "radio"
-
-    def shown(option: Any, lang: str) -> str:
-        text = name(option, lang)
-        return messages.plain(text) if radio else text
-
-    lang = current()
-    labels = tuple(shown(o, lang) for o in options)
-    held = st.session_state.get(key)
-    if isinstance(held, str) and held not in options:  # a label the browser kept (e.g. in the other language)
-        held = next((o for other in (lang, *LANGS) for o in options if shown(o, other) == held), held)
-    if held not in options and fallback is not None:
-        held = fallback
-    drawn = f"{key}.labels"
-    if held in options and (held != st.session_state.get(key) or st.session_state.get(drawn, labels) != labels):
-        st.session_state[key] = held  # the browser is sent the value's label of this run
-        if kwargs.get("index") not in (None, 0):
-            kwargs.pop("index")  # the session's value holds (Streamlit warns about both)
-    st.session_state[drawn] = labels
-    draw = st.radio if radio else st.selectbox
-    return draw(label, options, key=key, format_func=lambda o: shown(o, lang), **kwargs)
-
-
 def _number(spec: Field, key: str, label: str) -> Any:
     if spec.type == "float":
         return float(st.number_input(label, float(spec.min), float(spec.max), key=key, help=t(spec.help),
                                      step=_float_step(spec.min, spec.max)))
     value = st.number_input(label, int(spec.min), int(spec.max), step=1, key=key, help=t(spec.help),
-                            placeholder="empty = new random seed each Run" if spec.type == "seed" else None)
+                            placeholder=t("empty = new random seed each Run") if spec.type == "seed" else None)
     return None if value is None else int(value)
 
 
@@ -344,8 +294,8 @@ def _tokens(spec: Field, key: str, label: str, facts: dict[str, Any] | None) -> 
         st.session_state[key] = most if held else usual
     chosen = int(st.number_input(label, 1, most, step=256, key=key, help=t(spec.help)))
     if chosen > usual:
-        st.caption(f"Past {usual} tokens a run keeps per-head summaries and pooled maps (full resolution: *Zoom*); "
-                   f"{chosen:,} tokens of this model take a while on a CPU.")
+        st.caption(t("Past {usual} tokens a run keeps per-head summaries and pooled maps (full resolution: *Zoom*); "
+                     "{n} tokens of this model take a while on a CPU.", usual=usual, n=f"{chosen:,}"))
     return 0 if chosen == usual else chosen
 
 
@@ -354,15 +304,15 @@ def _target(spec: Field, key: str, label: str, facts: dict[str, Any] | None) -> 
     value = st.text_input(label, key=key, help=t(spec.help), max_chars=int(spec.max) if spec.max else None)
     facts = facts or {}
     if facts.get("task") == "causal_lm":
-        takes = "predicted (the unmasked model's next token) or one token, e.g. Paris"
+        takes = t("predicted (the unmasked model's next token) or one token, e.g. Paris")
     elif facts.get("labels"):
         labels = ", ".join(facts["labels"][:12]) + (" …" if len(facts["labels"]) > 12 else "")
-        takes = f"predicted (the unmasked model's class) or a class: {labels}"
+        takes = t("predicted (the unmasked model's class) or a class: {labels}", labels=labels)
     else:
-        takes = "similar:<a sentence> (this model gives an embedding)"
+        takes = t("similar:<a sentence> (this model gives an embedding)")
     if facts.get("modality", "text") == "text" and facts.get("task") != "causal_lm" and facts.get("labels"):
-        takes += "; or similar:<a sentence>"
-    st.caption(messages.plain(f"Target: {takes}."))  # class labels come from the model's files
+        takes += t("; or similar:<a sentence>")
+    st.caption(messages.plain(t("Target: {takes}.", takes=takes)))  # class labels come from the model's files
     return (value or "").strip() or str(spec.default)
 
 
@@ -375,13 +325,13 @@ def text_controls(key: str, label: str = "Text", *, model_id: str | None = None,
     example_key = key.rsplit(".", 1)[0] + ".example"
 
     def fill() -> None:
-        choice = st.session_state.get(example_key)
-        if choice in TEXT_EXAMPLES:
-            st.session_state[key] = TEXT_EXAMPLES[choice]
+        picked = st.session_state.get(example_key)
+        if picked in TEXT_EXAMPLES:
+            st.session_state[key] = TEXT_EXAMPLES[picked]
 
-    st.selectbox("Example sentences", list(TEXT_EXAMPLES), index=None, key=example_key, on_change=fill,
-                 placeholder="Pick an example to fill the text...")
-    value = st.text_area(label, key=key, height=110, help="Typed text is kept; picking an example replaces it.")
+    choice("select", t("Example sentences"), list(TEXT_EXAMPLES), index=None, key=example_key, on_change=fill,
+           label_of=translate, placeholder=t("Pick an example to fill the text..."))
+    value = st.text_area(label, key=key, height=110, help=t("Typed text is kept; picking an example replaces it."))
     if model_id:
         live_token_count(key, model_id, limit, context)
     return value
@@ -394,13 +344,15 @@ def model_controls(key: str, label: str = "Model", kind: str = "text") -> str:
     if options:
         if st.session_state.get(key) not in options:
             st.session_state[key] = default_model(kind) if default_model(kind) in options else options[0]
-        preset = st.selectbox(label, options, key=key, format_func=lambda m: f"{m}: {PRESETS[m].title}")
+        preset = choice("select", label, options, key=key,
+                        label_of=lambda m, lang: f"{m}: {translate(PRESETS[m].title, lang)}")
     else:
         preset = ""
-        st.caption(f"No bundled {kind} model in this build: give a Hugging Face id or a local folder below.")
-    custom = st.text_input("...or any Hugging Face id / local folder", key=f"{key}_custom",
-                           placeholder="e.g. org/model-name or /path/to/folder",
-                           help="Leave empty to use the bundled model above. Offline, only local folders work.")
+        st.caption(t("No bundled {kind} model in this build: give a Hugging Face id or a local folder below.",
+                     kind=t(kind)))
+    custom = st.text_input(t("...or any Hugging Face id / local folder"), key=f"{key}_custom",
+                           placeholder=t("e.g. org/model-name or /path/to/folder"),
+                           help=t("Leave empty to use the bundled model above. Offline, only local folders work."))
     return (custom or "").strip() or preset
 
 
@@ -416,5 +368,7 @@ def _indices(label: str, key: str, count: int, spec: Field) -> list[int]:
     options = list(range(max(0, count)))
     current = [v for v in st.session_state.get(key, []) if v in options]
     st.session_state[key] = current
-    return st.multiselect(label, options, key=key, placeholder=f"all {spec.name}",
-                          help=f"{spec.help[0].upper()}{spec.help[1:]}; empty = all {spec.name}.")
+    every = t("all layers") if spec.name == "layers" else t("all heads") if spec.name == "heads" else f"all {spec.name}"
+    said = t(spec.help)
+    return st.multiselect(label, options, key=key, placeholder=every,
+                          help=t("{help}; empty = {every}.", help=said[:1].upper() + said[1:], every=every))

@@ -8,7 +8,8 @@ Key of a figure: ``(result key, view, args)``. The result key is the run's recip
 (:func:`dynmask_app.server.keys.recipe_key`: model, input, resolved plan incl. seed), which determines its numbers (that
 is what makes a shared link show the same view); ``view`` names the figure (``"head.mask"``, ``"model_view"``...),
 ``args`` holds every other value the figure depends on (layer, head, titles, sizes, opacity...). Titles are in
-``args``, so a translated title keys itself.
+``args``, so a translated title keys itself; the language is in the key too: a figure is built, and its words
+translated (:func:`dynmask_app.i18n.localize_figure`), once per language.
 
 Bounded in bytes by the serving policy's ``figure_budget_mb`` (default 64), least recently used first out
 (a :class:`~dynmask_app.server.result_cache.ByteLRU`). A figure's size is measured once, when stored: the length of its
@@ -25,6 +26,7 @@ from typing import Any
 
 import streamlit as st
 
+from dynmask_app.i18n import current, localize_figure
 from dynmask_app.server import resources
 from dynmask_app.server.keys import recipe_key
 from dynmask_app.server.result_cache import ByteLRU
@@ -68,6 +70,14 @@ def figure(state: Any, result: Any, view: str, args: tuple, build: Callable[[], 
     ``build`` only when no session built it yet. Never mutate what it returns.
 
     ``cache``: the cache to use (default :func:`shared`); a callable run outside the script's thread (a deferred
-    download) passes the one it captured.
+    download) passes the one it captured (and sets the language it captured: :func:`dynmask_app.i18n.using`).
     """
-    return (cache or shared()).get_or_compute((result_id(state, result), view, args), build)
+    lang = current()
+
+    def built() -> Any:
+        made = build()
+        for fig in made if isinstance(made, (tuple, list)) else (made,):
+            localize_figure(fig, lang)  # before it is shared: nobody translates it in place afterwards
+        return made
+
+    return (cache or shared()).get_or_compute((result_id(state, result), view, args, lang), built)

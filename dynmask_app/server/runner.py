@@ -17,6 +17,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dynmask_app import messages
+from dynmask_app.i18n import t
 from dynmask_app.server import keys, resources, uploads
 from dynmask_app.server.result_cache import SharedResult
 from dynmask_app.server.serving import count_parameters
@@ -69,7 +70,8 @@ def get_model(model_id: str, where: Any = None) -> LoadedModel:
     box = (where or st).empty()
 
     def progress(stage: str, fraction: float) -> None:
-        box.progress(min(1.0, max(0.0, float(fraction))), text=messages.plain(f"Loading {model_id}: {stage}"))
+        box.progress(min(1.0, max(0.0, float(fraction))),
+                     text=messages.plain(t("Loading {model}: {stage}", model=model_id, stage=t(stage))))
 
     try:
         return load_model(model_id, progress)
@@ -133,7 +135,7 @@ _REPORT: contextvars.ContextVar[Callable[[str, float], None] | None] = contextva
 def reporting(box: Any) -> Iterator[None]:
     """Runs computed inside the block draw their progress (pass and layer) in ``box``, an ``st.empty()``."""
     def show(stage: str, fraction: float) -> None:
-        box.progress(min(1.0, max(0.0, float(fraction))), text=f"Running the model: {stage}")
+        box.progress(min(1.0, max(0.0, float(fraction))), text=t("Running the model: {stage}", stage=t(stage)))
 
     token = _REPORT.set(show)
     try:

@@ -74,7 +74,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dynmask_core.messages import shown
+from dynmask_core.messages import N_, Message, error_message, shown
 from dynmask_core.modalities.files import MAX_AUDIO_BYTES, MAX_IMAGE_BYTES, file_reader
 from dynmask_core.modalities.text import MAX_CHARS
 from dynmask_core.models import PRESETS
@@ -106,7 +106,7 @@ class ServingPolicy:
     model_budget_mb: float = 2048
     figure_budget_mb: float = 64
     parallel_runs: int = 2
-    source: str = "built-in defaults"
+    source: str = N_("built-in defaults")
 
     def __post_init__(self) -> None:
         if self.max_params < 1 or self.max_text_chars < 1 or self.max_tokens < 1 or self.max_image_mb <= 0 \
@@ -144,12 +144,14 @@ class ServingPolicy:
         kind = model_kind(model_id)
         bundled = ", ".join(PRESETS)
         if kind == "bad":
-            raise ValueError(f"{shown(model_id)} is neither a bundled model ({bundled}), a Hugging Face id like "
-                             "'org/name', nor a folder path this server reads (/path/to/model or ./path, without "
-                             "file:// or backslashes). Pick a bundled model.")
-        refused = ValueError(f"This server loads only its bundled models ({bundled}) and the ones its operator "
-                             f"allows; {shown(model_id)} is not among them. Pick a bundled model, or ask the operator "
-                             "to allow it (serving.toml: allow_models).")
+            raise ValueError(Message("{model} is neither a bundled model ({bundled}), a Hugging Face id like "
+                                     "'org/name', nor a folder path this server reads (/path/to/model or ./path, "
+                                     "without file:// or backslashes). Pick a bundled model.", model=shown(model_id),
+                                     bundled=bundled))
+        refused = ValueError(Message("This server loads only its bundled models ({bundled}) and the ones its "
+                                     "operator allows; {model} is not among them. Pick a bundled model, or ask the "
+                                     "operator to allow it (serving.toml: allow_models).", bundled=bundled,
+                                     model=shown(model_id)))
         if kind == "path":
             target = resolve_folder(model_id)
             if target is None or not any(folder_matches(target, pattern) for pattern in self.allow_models):
@@ -159,8 +161,8 @@ class ServingPolicy:
                    for pattern in self.allow_models):
             raise refused
         if not self.allow_hub:
-            raise ValueError(f"{shown(model_id)} would be downloaded from the Hugging Face Hub, which this server does "
-                             "not do (serving.toml: allow_hub). Pick a bundled model.")
+            raise ValueError(Message("{model} would be downloaded from the Hugging Face Hub, which this server does "
+                                     "not do (serving.toml: allow_hub). Pick a bundled model.", model=shown(model_id)))
         if _exists_here(model_id):  # transformers would read the folder of that name, not the Hub
             raise ValueError(_unloadable(model_id))
         return model_id
@@ -178,10 +180,11 @@ class ServingPolicy:
             return None
         counted = count_weights(target)
         if counted.n_params is None or counted.blocking:
-            raise ValueError(f"{shown(model_id)} could not be sized before loading: it is missing, not a model "
-                             "folder, or its weights are in a format this server cannot count without loading them "
-                             "(it counts safetensors, PyTorch .bin/.pth and GGUF files). Check the name with the "
-                             "operator, or ask for a safetensors copy (serving.toml: max_params).")
+            raise ValueError(Message("{model} could not be sized before loading: it is missing, not a model folder, "
+                                     "or its weights are in a format this server cannot count without loading them "
+                                     "(it counts safetensors, PyTorch .bin/.pth and GGUF files). Check the name with "
+                                     "the operator, or ask for a safetensors copy (serving.toml: max_params).",
+                                     model=shown(model_id)))
         self.check_size(model_id, counted.n_params)
         return counted.n_params
 
@@ -191,16 +194,18 @@ class ServingPolicy:
         if model_id not in PRESETS and n_params > self.max_params:
             has, limit = format_params(n_params), format_params(self.max_params)
             if has == limit:  # rounded alike: say both exactly
-                has, limit = f"{n_params:,} parameters", f"{self.max_params:,} parameters"
-            raise ValueError(f"{shown(model_id)} has {has}; this server runs models up to {limit}. Pick a smaller "
-                             "model, or ask the operator to raise the limit (serving.toml: max_params).")
+                has, limit = (Message("{n} parameters", n=f"{n_params:,}"),
+                              Message("{n} parameters", n=f"{self.max_params:,}"))
+            raise ValueError(Message("{model} has {has}; this server runs models up to {limit}. Pick a smaller "
+                                     "model, or ask the operator to raise the limit (serving.toml: max_params).",
+                                     model=shown(model_id), has=has, limit=limit))
 
     def load_error(self, model_id: str, err: Exception) -> str:
         """What to tell the user when an allowed model fails to load: the reason for a Hub id, words that do not
         reveal the server's files for a folder."""
         model_id = (model_id or "").strip()
         if model_id in PRESETS or model_kind(model_id) == "hub":
-            return str(err)
+            return error_message(err)
         return _unloadable(model_id)
 
     # ------------------------------------------------------------------------------------------------ inputs
@@ -208,14 +213,15 @@ class ServingPolicy:
     def check_text(self, text: str) -> None:
         """Raises ValueError for a text longer than the server takes."""
         if len(text) > self.max_text_chars:
-            raise ValueError(f"The text has {len(text):,} characters; this server takes up to {self.max_text_chars:,}. "
-                             "Shorten it.")
+            raise ValueError(Message("The text has {n} characters; this server takes up to {most}. Shorten it.",
+                                     n=f"{len(text):,}", most=f"{self.max_text_chars:,}"))
 
     def check_tokens(self, asked: int) -> None:
         """Raises ValueError when a recipe asks to read more tokens than the server allows."""
         if asked > self.max_tokens:
-            raise ValueError(f"This server reads up to {self.max_tokens:,} tokens; the recipe asks for {asked:,}. "
-                             f"Set *Tokens to read* to {self.max_tokens:,} or less.")
+            raise ValueError(Message("This server reads up to {most} tokens; the recipe asks for {asked}. Set "
+                                     "*Tokens to read* to {most} or less.", most=f"{self.max_tokens:,}",
+                                     asked=f"{asked:,}"))
 
     def max_upload_bytes(self, kind: str) -> int:
         """The largest upload of ``kind`` in bytes (see :meth:`max_upload_mb`)."""
@@ -232,19 +238,19 @@ class ServingPolicy:
 
     def rows(self) -> list[tuple[str, str]]:
         """``(setting, value)`` for the "About this server" panel."""
-        models = ", ".join(self.allow_models) if self.allow_models else "none (bundled models only)"
+        models = ", ".join(self.allow_models) if self.allow_models else Message("none (bundled models only)")
         return [("Bundled models", ", ".join(PRESETS)), ("Other models allowed", models),
-                ("Downloads from the Hugging Face Hub", "allowed" if self.allow_hub else "off"),
+                ("Downloads from the Hugging Face Hub", Message("allowed") if self.allow_hub else Message("off")),
                 ("Largest model", format_params(self.max_params)),
-                ("Longest text", f"{self.max_text_chars:,} characters"),
-                ("Most tokens read", f"{self.max_tokens:,} (past 512: {self.capture_budget_mb:g} MB of attention "
-                                     "summaries and pooled maps per run)"),
+                ("Longest text", Message("{n} characters", n=f"{self.max_text_chars:,}")),
+                ("Most tokens read", Message("{n} (past 512: {mb:g} MB of attention summaries and pooled maps per run)",
+                                             n=f"{self.max_tokens:,}", mb=self.capture_budget_mb)),
                 ("Largest picture", f"{self.max_image_mb:g} MB"), ("Largest recording", f"{self.max_audio_mb:g} MB"),
                 ("Memory for results (all sessions)", f"{self.result_budget_mb:,.0f} MB"),
                 ("Memory for models", f"{self.model_budget_mb:,.0f} MB"),
                 ("Memory for built figures", f"{self.figure_budget_mb:,.0f} MB"),
                 ("Computations at once", str(self.parallel_runs)),
-                ("Read from", self.source)]
+                ("Read from", Message(self.source))]  # the built-in defaults, or files and variables
 
     @property
     def capture_budget(self) -> int:
@@ -326,9 +332,9 @@ _FOLDER_START = ("/", "~", ".")
 _MAGIC = re.compile(r"[*?[]")
 
 
-def _unloadable(model_id: str) -> str:
-    return (f"{shown(model_id)} could not be loaded here: it is missing, not a model folder, or a model family "
-            "dynmask cannot run. Check the name with the operator.")
+def _unloadable(model_id: str) -> Message:
+    return Message("{model} could not be loaded here: it is missing, not a model folder, or a model family dynmask "
+                   "cannot run. Check the name with the operator.", model=shown(model_id))
 
 
 def _odd_characters(text: str) -> bool:
@@ -436,10 +442,10 @@ def format_params(n: int) -> str:
     (``100,000 parameters``), never ``0M``."""
     n = int(n)
     if n < 1_000_000:
-        return f"{n:,} parameters"
+        return Message("{n} parameters", n=f"{n:,}")
     if n < 1_000_000_000:
-        return f"{n / 1e6:,.1f}".removesuffix(".0") + "M parameters"
-    return f"{n / 1e9:,.1f}".removesuffix(".0") + "B parameters"
+        return Message("{n}M parameters", n=f"{n / 1e6:,.1f}".removesuffix(".0"))
+    return Message("{n}B parameters", n=f"{n / 1e9:,.1f}".removesuffix(".0"))
 
 
 def count_parameters(model: Any) -> int:

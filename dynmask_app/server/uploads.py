@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from dynmask_app.server import resources
+from dynmask_core.messages import Message
 from dynmask_core.modalities import modality
 from dynmask_core.modalities.files import read_file
 from dynmask_core.recipe import UPLOAD_PREFIX
@@ -30,8 +31,9 @@ def keep(kind: str, name: str, data: bytes) -> str:
     """
     limit = resources.policy().max_upload_bytes(kind)
     if len(data) > limit:
-        raise ValueError(f"This {modality(kind).noun} is {len(data) / 2**20:.1f} MB; this server takes up to "
-                         f"{limit / 2**20:g} MB. Use a smaller file.")
+        raise ValueError(Message("This {noun} is {size:.1f} MB; this server takes up to {limit:g} MB. Use a smaller "
+                                 "file.", noun=Message(modality(kind).noun), size=len(data) / 2**20,
+                                 limit=limit / 2**20))
     read_file(kind, data, name)
     ref = upload_ref(data)
     st.session_state.setdefault(UPLOADS, {})[ref] = (kind, name, data)

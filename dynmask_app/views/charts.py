@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from dynmask_app.i18n import PRESENT_KEY
+from dynmask_app.i18n import PRESENT_KEY, localize_figure
 from dynmask_core import viz
 from dynmask_core.viz.projector import projector_chart, projector_figure
 
@@ -19,7 +19,10 @@ def presenting() -> bool:
 
 
 def plotly(fig: Any, name: str = "dynmask", key: str | None = None, where: Any = None) -> None:
-    """A plotly figure (sized for a projector in presenter mode) with its PNG button saving ``name``.png."""
+    """A plotly figure (its words in this session's language, sized for a projector in presenter mode) with its PNG
+    button saving ``name``.png. A figure from the figure cache is already translated (nothing is written into it);
+    one built for this script run is translated in place."""
+    localize_figure(fig)
     config = {**viz.PNG_CONFIG, "toImageButtonOptions": {**viz.PNG_CONFIG["toImageButtonOptions"], "filename": name}}
     (where or st).plotly_chart(projector_figure(fig) if presenting() else fig, config=config, key=key,
                                width="stretch")

@@ -7,9 +7,11 @@ from typing import Any
 import streamlit as st
 
 from dynmask_app import messages, session
+from dynmask_app.i18n import t, translator
 from dynmask_app.server import figure_cache
 from dynmask_app.state import AppState
 from dynmask_app.views import charts
+from dynmask_app.views import code as code_views
 from dynmask_app.views.explain import strategy_card
 from dynmask_core import viz
 from dynmask_core.analysis import layer_table
@@ -27,13 +29,13 @@ def names(state: AppState) -> dict[str, str]:
 def redraw_button(state: AppState) -> None:
     """New seed for the dynamic side(s): the static side keeps its (cached) result."""
     if not state.uses_seed():
-        st.caption("Neither strategy uses the seed: every run gives the same masks.")
+        st.caption(t("Neither strategy uses the seed: every run gives the same masks."))
         return
     c1, c2 = st.columns([1, 3])
-    c1.button("Re-draw (new seed)", key="cmp.redraw", type="primary", on_click=_redraw,
-              help="Draws a new seed: random strategies change their pattern, static ones stay put.")
-    c2.markdown(f"Seed used: **{state.seed}**. Static strategies ignore it; press Re-draw and watch which "
-                "pattern changes.")
+    c1.button(t("Re-draw (new seed)"), key="cmp.redraw", type="primary", on_click=_redraw,
+              help=t("Draws a new seed: random strategies change their pattern, static ones stay put."))
+    c2.markdown(t("Seed used: **{seed}**. Static strategies ignore it; press Re-draw and watch which pattern "
+                  "changes.", seed=state.seed))
 
 
 def _redraw() -> None:
@@ -52,19 +54,22 @@ def compare_views(state: AppState, a: Any, b: Any) -> None:
     for col, side, result in ((c1, "a", a), (c2, "b", b)):
         with col:
             st.markdown(f"#### {messages.plain(label[side])}")  # the label carries link-supplied parameters
-            st.markdown(messages.plain(result.output.line(result.metrics)))
+            st.markdown(messages.plain(t(result.output.line(result.metrics))))
             strategy_card(state, side)
-    st.caption(messages.plain(f"Baseline (no extra mask): {a.baseline_output.headline()}."))
+    st.caption(messages.plain(t("Baseline (no extra mask): {headline}.", headline=t(a.baseline_output.headline()))))
     side_by_side(state, a, b)
-    st.subheader("Per layer")
-    table = layer_table({"baseline": (a.baseline_attention, a.baseline_masks), "A": (a.attention, a.masks),
-                             "B": (b.attention, b.masks)})
+    st.subheader(t("Per layer"))
+    baseline = t("baseline")  # the runs' names, as the charts' legends show them
+    table = layer_table({baseline: (a.baseline_attention, a.baseline_masks), "A": (a.attention, a.masks),
+                         "B": (b.attention, b.masks)})
+    colors = {baseline: COLORS["baseline"], "A": COLORS["A"], "B": COLORS["B"]}
     c1, c2 = st.columns(2)
-    charts.altair(viz.layer_chart(table, "entropy", colors=COLORS), where=c1)
-    charts.altair(viz.layer_chart(table[table["run"] != "baseline"], "allowed", colors=COLORS), where=c2)
-    st.caption("Entropy: how spread out each query's attention is (log of the number of keys if uniform); "
-               "masks that block keys usually lower it. Allowed: the share of query-key pairs the mask lets "
-               "through in that layer (the model's own causal mask included).")
+    charts.altair(viz.layer_chart(table, "entropy", colors=colors, tr=translator()), where=c1)
+    charts.altair(viz.layer_chart(table[table["run"] != baseline], "allowed", colors=colors, tr=translator()),
+                  where=c2)
+    st.caption(t("Entropy: how spread out each query's attention is (log of the number of keys if uniform); masks "
+                 "that block keys usually lower it. Allowed: the share of query-key pairs the mask lets through in "
+                 "that layer (the model's own causal mask included)."))
 
 
 @st.fragment
@@ -75,8 +80,8 @@ def side_by_side(state: AppState, a: Any, b: Any) -> None:
         if st.session_state.get(key) is None or st.session_state[key] >= count:
             st.session_state[key] = min(value, count - 1)
     c1, c2, _ = st.columns([1, 1, 2])
-    layer = c1.selectbox("Layer", list(range(layers)), key="cmp.view_layer")
-    head = c2.selectbox("Head", list(range(heads)), key="cmp.view_head")
+    layer = c1.selectbox(t("Layer"), list(range(layers)), key="cmp.view_layer")
+    head = c2.selectbox(t("Head"), list(range(heads)), key="cmp.view_head")
     session.set_view("compare", layer, head)
     label = names(state)
     q = len(a.tokens)
@@ -90,22 +95,23 @@ def side_by_side(state: AppState, a: Any, b: Any) -> None:
             # One colour scale for both sides: the figure depends on the other side's result too.
             charts.plotly(_attention(state, result, label[side], where, layer, head, a, b, ids),
                         f"dynmask-compare-attn-{side}", key=f"attn_{side}")
-    st.caption("Both attention maps use one colour scale (0 to the larger maximum), so equal colours mean equal "
-               "weights.")
-    title = f"Attention B minus A ({where})"
+            code_views.code_expander(state, result, side, label[side])  # this side's run as code, when opened
+    st.caption(t("Both attention maps use one colour scale (0 to the larger maximum), so equal colours mean equal "
+                 "weights."))
+    title = t("Attention B minus A ({where})", where=where)
     diff = figure_cache.figure(state, b, "compare.diff", (ids["a"], layer, head, title, COMPARE_MAX_SIDE),
                                lambda: viz.diff_figure(b.attention[layer, head] - a.attention[layer, head], a.tokens,
                                                        title, max_side=COMPARE_MAX_SIDE))
     charts.plotly(diff, "dynmask-compare-diff", key="diff_ab")
-    st.caption("Blue: B gives this key more weight than A; red: less.")
+    st.caption(t("Blue: B gives this key more weight than A; red: less."))
     note = viz.pooling_note(q, viz.pool_factor(q, COMPARE_MAX_SIDE), "matrices")
     if note:
-        st.caption(note)
+        st.caption(t(note))
 
 
 def _mask(state: AppState, result: Any, name: str, where: str, layer: int, head: int) -> Any:
     """One side's mask (cached for every session, see :mod:`dynmask_app.server.figure_cache`)."""
-    title = f"Mask, {name} ({where})"
+    title = t("Mask, {name} ({where})", name=name, where=where)
     return figure_cache.figure(state, result, "compare.mask", (layer, head, title, COMPARE_MAX_SIDE),
                                lambda: viz.mask_figure(result.masks[layer, head], result.tokens, title,
                                                        max_side=COMPARE_MAX_SIDE))
@@ -114,7 +120,7 @@ def _mask(state: AppState, result: Any, name: str, where: str, layer: int, head:
 def _attention(state: AppState, result: Any, name: str, where: str, layer: int, head: int, a: Any, b: Any,
                ids: dict[str, str]) -> Any:
     """One side's attention on the scale shared with the other side (so both results are in its key)."""
-    title = f"Attention, {name} ({where})"
+    title = t("Attention, {name} ({where})", name=name, where=where)
 
     def build() -> Any:
         top = float(max(a.attention[layer, head].max(), b.attention[layer, head].max()))

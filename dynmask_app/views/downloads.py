@@ -10,8 +10,10 @@ from typing import Any
 
 import streamlit as st
 
+from dynmask_app.i18n import t
 from dynmask_app.state import AppState
 from dynmask_core import export
+from dynmask_core.messages import N_
 
 
 def download_button(label: str, data: Callable[[], bytes], file_name: str, mime: str, key: str, help: str = "") -> None:
@@ -42,41 +44,42 @@ def download_panel(state: AppState, result: Any, layer: int, head: int,
                                    numbers(state, result, layer, head), run=result.to_dict(),
                                    notes=[f"Input ({state.input_kind}): {state.input_ref}"])
 
-    st.caption("PNG: use the camera button in each chart's toolbar.")
+    st.caption(t("PNG: use the camera button in each chart's toolbar."))
     if result.budgeted:
         _budgeted_buttons(result, stem, html, f"{stem}-{where}.html")
         return
     c1, c2 = st.columns(2)
     with c1:
-        download_button("Current view (HTML, works offline)", html, f"{stem}-{where}.html", "text/html", "dl_html",
-                "All figures of this view with plotly.js embedded once, plus the numbers.")
-        download_button("Run summary (JSON)", lambda: export.json_bytes(result.to_dict()), f"{stem}.json",
-                "application/json", "dl_json")
-        download_button(f"Mask, layer {layer} head {head} (CSV)",
-                lambda: export.csv_bytes(result.masks[layer, head], result.tokens), f"{stem}-mask-{where}.csv",
-                "text/csv", "dl_mask_csv")
-        download_button(f"Attention, layer {layer} head {head} (CSV)",
-                lambda: export.csv_bytes(result.attention[layer, head], result.tokens),
-                f"{stem}-attention-{where}.csv", "text/csv", "dl_attn_csv")
+        download_button(t("Current view (HTML, works offline)"), html, f"{stem}-{where}.html", "text/html",
+                        "dl_html", t("All figures of this view with plotly.js embedded once, plus the numbers."))
+        download_button(t("Run summary (JSON)"), lambda: export.json_bytes(result.to_dict()), f"{stem}.json",
+                        "application/json", "dl_json")
+        download_button(t("Mask, layer {layer} head {head} (CSV)", layer=layer, head=head),
+                        lambda: export.csv_bytes(result.masks[layer, head], result.tokens),
+                        f"{stem}-mask-{where}.csv", "text/csv", "dl_mask_csv")
+        download_button(t("Attention, layer {layer} head {head} (CSV)", layer=layer, head=head),
+                        lambda: export.csv_bytes(result.attention[layer, head], result.tokens),
+                        f"{stem}-attention-{where}.csv", "text/csv", "dl_attn_csv")
     with c2:
-        download_button("All masks (NPY, L x H x Q x K bool)", lambda: export.npy_bytes(result.masks),
-                f"{stem}-masks.npy", "application/octet-stream", "dl_masks_npy")
-        download_button("All attention, masked (NPY, float32)", lambda: export.npy_bytes(result.attention),
-                f"{stem}-attention.npy", "application/octet-stream", "dl_attn_npy")
-        download_button("All attention, baseline (NPY, float32)", lambda: export.npy_bytes(result.baseline_attention),
-                f"{stem}-baseline-attention.npy", "application/octet-stream", "dl_base_npy")
-        download_button("Tokens (CSV)", lambda: export.tokens_csv_bytes(result.tokens), f"{stem}-tokens.csv",
+        download_button(t("All masks (NPY, L x H x Q x K bool)"), lambda: export.npy_bytes(result.masks),
+                        f"{stem}-masks.npy", "application/octet-stream", "dl_masks_npy")
+        download_button(t("All attention, masked (NPY, float32)"), lambda: export.npy_bytes(result.attention),
+                        f"{stem}-attention.npy", "application/octet-stream", "dl_attn_npy")
+        download_button(t("All attention, baseline (NPY, float32)"),
+                        lambda: export.npy_bytes(result.baseline_attention),
+                        f"{stem}-baseline-attention.npy", "application/octet-stream", "dl_base_npy")
+        download_button(t("Tokens (CSV)"), lambda: export.tokens_csv_bytes(result.tokens), f"{stem}-tokens.csv",
                         "text/csv", "dl_tokens")
 
 
 #: The files of a run past 512 tokens (see :func:`dynmask_core.export.budgeted_run_files`): name -> button label.
 _BUDGETED_FILES = {
-    "stats.npy": "Per-head summaries, masked (NPY, L x H x 4)",
-    "baseline_stats.npy": "Per-head summaries, baseline (NPY)",
-    "pooled_attention.npy": "Pooled attention, masked (NPY, float32 block means)",
-    "baseline_pooled_attention.npy": "Pooled attention, baseline (NPY)",
-    "pooled_masks.npy": "Pooled masks, masked run (NPY, fraction allowed)",
-    "baseline_pooled_masks.npy": "Pooled masks, baseline (NPY)",
+    "stats.npy": N_("Per-head summaries, masked (NPY, L x H x 4)"),
+    "baseline_stats.npy": N_("Per-head summaries, baseline (NPY)"),
+    "pooled_attention.npy": N_("Pooled attention, masked (NPY, float32 block means)"),
+    "baseline_pooled_attention.npy": N_("Pooled attention, baseline (NPY)"),
+    "pooled_masks.npy": N_("Pooled masks, masked run (NPY, fraction allowed)"),
+    "baseline_pooled_masks.npy": N_("Pooled masks, baseline (NPY)"),
 }
 
 
@@ -84,15 +87,15 @@ def _budgeted_buttons(result: Any, stem: str, html: Callable[[], bytes], html_na
     """The downloads of a run that kept summaries and pooled maps (what it has; the full weights were not kept)."""
     c1, c2 = st.columns(2)
     with c1:
-        download_button("Current view (HTML, works offline)", html, html_name, "text/html", "dl_html",
-                "All figures of this view (pooled) with plotly.js embedded once, plus the numbers.")
-        download_button("Run summary (JSON)", lambda: export.json_bytes(result.to_dict()), f"{stem}.json",
-                "application/json", "dl_json")
-        download_button("Tokens (CSV)", lambda: export.tokens_csv_bytes(result.tokens), f"{stem}-tokens.csv",
+        download_button(t("Current view (HTML, works offline)"), html, html_name, "text/html", "dl_html",
+                        t("All figures of this view (pooled) with plotly.js embedded once, plus the numbers."))
+        download_button(t("Run summary (JSON)"), lambda: export.json_bytes(result.to_dict()), f"{stem}.json",
+                        "application/json", "dl_json")
+        download_button(t("Tokens (CSV)"), lambda: export.tokens_csv_bytes(result.tokens), f"{stem}-tokens.csv",
                         "text/csv", "dl_tokens")
     with c2:
         for name, label in _BUDGETED_FILES.items():
-            download_button(label, lambda name=name: export.budgeted_run_files(result)[name], f"{stem}-{name}",
-                    "application/octet-stream", f"dl_{name}")
-    st.caption(f"Stats order: entropy, distance, sink, allowed. Pooled maps: {result.summary.block}x"
-               f"{result.summary.block}-token blocks. A zoom window's full-resolution weights: the figure's own data.")
+            download_button(t(label), lambda name=name: export.budgeted_run_files(result)[name], f"{stem}-{name}",
+                            "application/octet-stream", f"dl_{name}")
+    st.caption(t("Stats order: entropy, distance, sink, allowed. Pooled maps: {b}x{b}-token blocks. A zoom window's "
+                 "full-resolution weights: the figure's own data.", b=result.summary.block))

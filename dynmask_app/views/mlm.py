@@ -3,6 +3,18 @@ positions over epochs, then as an experiment (a tiny BERT trained from scratch b
 
 This page has no attention-mask recipe: its settings (text, seed, epochs, training steps) and the language and
 presenter mode ride in its own link parameters. The computation is :mod:`dynmask_core.lessons.mlm`.
+
+Opened with the default settings, the experiment shows a run trained in advance at once: ``assets/data/
+mlm-lab-default.json`` (:data:`BUNDLED_RUN`), the lab's default config with seed 0, made on this repo's 2-core CPU.
+When :class:`~dynmask_core.lessons.mlm.LabConfig`'s defaults change, make it again with (from the repository root)::
+
+    python -m dynmask_core mlm-lab --out /tmp/mlm-default
+    cp /tmp/mlm-default/metrics.json assets/data/mlm-lab-default.json
+
+(``tests/app/test_mlm_queue.py`` checks that its config is the current default.) "Train both" does not train in the
+session's own script thread: it asks the server's training queue (:mod:`dynmask_app.server.training`), which trains
+each setting once, in the server's computation slots, for every session that asks for it; the page shows the
+session's place in the queue, then the progress, polling with a fragment that reruns every :data:`POLL_S` seconds.
 """
 
 from __future__ import annotations
@@ -11,15 +23,17 @@ import html
 import json
 import logging
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dynmask_app import messages
+from dynmask_app import messages, session
 from dynmask_app.editor import display
 from dynmask_app.editor.controls import navigation
-from dynmask_app.i18n import LANGS, PRESENT_KEY, SESSION_KEY, t
+from dynmask_app.i18n import LANGS, PRESENT_KEY, SESSION_KEY, current, t
+from dynmask_app.server import figure_cache, training
 from dynmask_app.views import charts
 from dynmask_core.lessons import mlm
 
@@ -34,6 +48,13 @@ ROBERTA = pd.DataFrame({"masking": ["reference (BERT)", "static", "dynamic"],
                         "SQuAD 2.0 F1": ["76.3", "78.3", "78.7"], "MNLI-m": ["84.3", "84.3", "84.0"],
                         "SST-2": ["92.8", "92.5", "92.9"]})
 MAX_STEPS_UI = 3000
+#: The run shown at once with the default settings (see the module's docstring for the command that makes it).
+BUNDLED_RUN = Path(__file__).resolve().parents[2] / "assets" / "data" / "mlm-lab-default.json"
+BUNDLED_ID = "mlm-lab:bundled"
+#: How the bundled run was made, as its label says.
+BUNDLED_COMMAND = "python -m dynmask_core mlm-lab --out /tmp/mlm-default"
+#: Seconds between two looks at a training under way (a rerun of the waiting box alone, a fragment).
+POLL_S = 2.0
 
 
 def render() -> None:
@@ -139,7 +160,8 @@ def _masked(text: str, recipe: str, seed: int, epochs: int) -> mlm.TextMasking:
 def _legend() -> str:
     items = [(COLORS["mask"], t("became [MASK] (80%)")), (COLORS["random"], t("became a random token (10%)")),
              (COLORS["keep"], t("kept, but must be predicted (10%)"))]
-    return " ".join(f'<span style="background:{c};color:#fff;padding:2px 6px;border-radius:4px;margin-right:6px">'
+    return " ".join(f'<span style="display:inline-block;background:{c};color:#fff;padding:2px 6px;border-radius:4px;'
+                    f'margin:0 6px 4px 0">'
                     f"{html.escape(label)}</span>" for c, label in items)
 
 
@@ -175,54 +197,127 @@ def _experiment() -> None:
                              "is one."))
     config = replace(config, steps=int(steps), seed=int(st.session_state.get(f"{NS}.seed", 0)))
     c1, c2 = st.columns(2)
-    start = c1.button(t("Train both"), type="primary", key=f"{NS}.train")
+    start = c1.button(t("Train both"), type="primary", key=f"{NS}.train",
+                      help=t("Asks the server to train both; trainings take turns with every page's computations, "
+                             "and the same settings are trained once for every session that asks."))
     upload = c2.file_uploader(t("...or load a saved run (metrics.json)"), type=["json"], key=f"{NS}.load",
                               max_upload_size=mlm.MAX_RUN_BYTES // 2**20)  # what parse_run takes: 2 MB
     if upload is not None and st.session_state.get(f"{NS}.loaded") != upload.file_id:
         try:  # parse_run checks the size, the JSON and every field; each refusal is one ValueError line
             st.session_state[f"{NS}.result"] = mlm.parse_run(upload.getvalue(), upload.name)
+            st.session_state[f"{NS}.result_id"] = None  # a file's numbers: drawn for this session alone
             st.session_state[f"{NS}.loaded"] = upload.file_id
         except ValueError as err:
             messages.error(str(err))
     if start:
-        _train(config)
+        _request(config)
+    _training()
+    failure = st.session_state.pop(f"{NS}.failure", None)
+    if failure:
+        messages.error(failure)
     result = st.session_state.get(f"{NS}.result")
+    bundled = bundled_run() if result is None and config == mlm.LabConfig() else None
     if result is not None:
-        _show(result)
+        _show(result, st.session_state.get(f"{NS}.result_id"))
+    elif bundled is not None:
+        _show(bundled, BUNDLED_ID, bundled=True)
+    elif st.session_state.get(f"{NS}.job") is None:
+        st.caption(t("No run with these settings yet: press Train both. (With the default settings, {steps} steps "
+                     "and seed 0, the page shows a run trained in advance.)", steps=mlm.LabConfig().steps))
 
 
-def _train(config: mlm.LabConfig) -> None:
-    """Trains both recipes under a progress bar with a Cancel button; both go when the training ends, fails or is
-    cancelled (a click on Cancel reruns the page, which stops this run: the ``finally`` still clears them)."""
-    box = st.empty()
-    with box.container():
-        bar = st.progress(0.0, text=t("starting..."))
-        st.button(t("Cancel"), key=f"{NS}.cancel", help=t("Stops the training; nothing is kept."))
-    chart = st.empty()
-
-    def progress(fraction: float, text: str) -> None:
-        bar.progress(min(1.0, fraction), text=text)
-
-    live: dict[str, tuple[list, list]] = {}
-
-    def observe(recipe: str, steps: list, evals: list) -> None:
-        live[recipe] = (list(steps), list(evals))
-        with chart.container():
-            charts.plotly(_curves({r: v for r, v in live.items()}), "mlm-live", f"{NS}.live_{recipe}_{len(evals)}")
-
+@st.cache_resource(show_spinner=False)
+def bundled_run() -> mlm.LabResult | None:
+    """The bundled run (:data:`BUNDLED_RUN`), read once per server and shared read-only; None when it is missing or
+    unreadable (logged: the page then simply has no run to show until one is trained)."""
     try:
-        result = mlm.run_lab(config, progress=progress, observe=observe)
+        return mlm.load_run(BUNDLED_RUN)
+    except ValueError:
+        log.exception("the bundled MLM lab run cannot be read")
+        return None
+
+
+# ------------------------------------------------------------------------------------------------ the queue
+
+
+def _request(config: mlm.LabConfig) -> None:
+    """Asks the server's training queue for ``config`` (this session waits for it; a wait for other settings is
+    withdrawn)."""
+    queue, me = training.queue(), training.session_id()
+    before = st.session_state.get(f"{NS}.job")
+    try:
+        job = queue.request(config, me)
     except ValueError as err:
         messages.error(str(err))
         return
-    except Exception as err:  # noqa: BLE001 - one line for the user, the traceback in the log
-        log.exception("MLM lab training failed")
-        messages.error(t("Something went wrong while training: {error}", error=f"{type(err).__name__}: {err}"[:300]))
+    if before is not None and before != job:
+        queue.cancel(before, me)
+    st.session_state[f"{NS}.job"] = job
+
+
+def _training() -> None:
+    """This session's training: taken over when it has ended, else its place and progress, polled."""
+    st.session_state.pop(f"{NS}.redraw", None)  # this run draws the whole page already
+    job = st.session_state.get(f"{NS}.job")
+    if job is None:
         return
-    finally:
-        box.empty()
-        chart.empty()
-    st.session_state[f"{NS}.result"] = result
+    status = training.queue().status(job)
+    if status is None or status.state not in training.ACTIVE:
+        _ended(status)
+        return
+    st.fragment(_waiting, run_every=POLL_S)()
+
+
+def _waiting() -> None:
+    """The waiting box (a fragment rerun every :data:`POLL_S` s): place in the queue or progress, and Cancel. When
+    the training ends it reruns the whole page once, which draws the result and stops the polling."""
+    job = st.session_state.get(f"{NS}.job")
+    status = training.queue().status(job) if job is not None else None
+    if status is None or status.state not in training.ACTIVE:
+        redraw = st.session_state.pop(f"{NS}.redraw", False)  # set by Cancel
+        if job is not None:
+            _ended(status)
+            redraw = True
+        if redraw and session.in_fragment_run():
+            st.rerun(scope="app")
+        return
+    if status.state == training.QUEUED:
+        st.progress(0.0, text=t("Queued: place {n} of {m}", n=status.place, m=status.of))
+        st.caption(t("Trainings take turns with the computations of every page in the server's computation slots; "
+                     "this box follows yours by itself."))
+    else:
+        st.progress(status.fraction, text=status.text or t("starting..."))
+        if status.live:
+            fig = figure_cache.shared().get_or_compute(
+                (status.key, "mlm-live", (status.live_version, current())), lambda: _curves(status.live))
+            charts.plotly(fig, "mlm-live", f"{NS}.live_{status.live_version}")
+    if status.waiters > 1:
+        st.caption(t("{n} sessions wait for this same training: it is computed once for all of them.",
+                     n=status.waiters))
+    st.button(t("Cancel"), key=f"{NS}.cancel", on_click=_cancel, args=(job,),
+              help=t("Stops waiting; the training itself stops only when no other session waits for it."))
+
+
+def _cancel(job: int) -> None:
+    """Cancel's callback: this session stops waiting (the queue cancels the job if nobody else waits for it)."""
+    training.queue().cancel(job, training.session_id())
+    st.session_state.pop(f"{NS}.job", None)
+    st.session_state[f"{NS}.redraw"] = True
+
+
+def _ended(status: training.Status | None) -> None:
+    """Takes over the outcome of this session's training: its result, or its error to show once."""
+    st.session_state.pop(f"{NS}.job", None)
+    if status is None:
+        st.session_state[f"{NS}.failure"] = t("The server no longer knows this training; press Train both again.")
+    elif status.state == training.DONE:
+        st.session_state[f"{NS}.result"] = status.result
+        st.session_state[f"{NS}.result_id"] = status.key
+    elif status.state == training.FAILED:
+        st.session_state[f"{NS}.failure"] = (t("Something went wrong while training: {error}", error=status.error)
+                                             if status.unexpected else status.error)
+    else:
+        st.session_state[f"{NS}.failure"] = t("This training was cancelled; press Train both to start it again.")
 
 
 def _curves(runs: dict[str, tuple[list, list]]) -> go.Figure:
@@ -250,17 +345,32 @@ def _curves(runs: dict[str, tuple[list, list]]) -> go.Figure:
     return fig
 
 
-def _show(result: mlm.LabResult) -> None:
+def _show(result: mlm.LabResult, result_id: str | None = None, bundled: bool = False) -> None:
+    """The run's curves, table and the paper's; ``result_id`` names a shared run (its figure is built once for
+    every session), ``bundled`` labels it as the run that comes with the app."""
     runs = {"static": (result.static.steps, result.static.eval), "dynamic": (result.dynamic.steps, result.dynamic.eval)}
-    charts.plotly(_curves(runs), "mlm-curves", f"{NS}.curves")
+    if result_id is None:
+        fig = _curves(runs)
+    else:
+        fig = figure_cache.shared().get_or_compute((result_id, "mlm-curves", (current(),)), lambda: _curves(runs))
+    charts.plotly(fig, "mlm-curves", f"{NS}.curves")
     table = pd.DataFrame([{t("recipe"): r.recipe, t("final training loss"): round(r.final["train_loss"], 3),
                            t("held-out loss"): round(r.final["heldout_loss"], 3),
                            t("masked-token accuracy"): f"{r.final['masked_accuracy']:.1%}",
                            t("seconds"): round(r.seconds, 1)} for r in (result.static, result.dynamic)])
     # One above the other, each as wide as its columns: side by side, half the page cut "This run" at 1400 px.
-    st.markdown(t("**This run** ({steps} steps, seed {seed}, {device}, {s:.0f} s in all)",
-                  steps=result.config.steps, seed=result.config.seed, device=messages.plain(result.device),
-                  s=result.seconds))  # a loaded metrics.json says where it ran: shown literally
+    if bundled:
+        config = result.config
+        st.markdown(t("**The bundled run**, trained in advance so that this page shows it at once: the default "
+                      "config ({steps} steps per recipe, batch size {batch}, {layers} layers, hidden size {hidden}), "
+                      "seed {seed}, {s:.0f} s measured on this repo's 2-core CPU. Made with `{command}`; press Train "
+                      "both to train it again on this server.", steps=config.steps, batch=config.batch_size,
+                      layers=config.layers, hidden=config.hidden_size, seed=config.seed, s=result.seconds,
+                      command=BUNDLED_COMMAND))
+    else:
+        st.markdown(t("**This run** ({steps} steps, seed {seed}, {device}, {s:.0f} s in all)",
+                      steps=result.config.steps, seed=result.config.seed, device=messages.plain(result.device),
+                      s=result.seconds))  # a loaded metrics.json says where it ran: shown literally
     st.dataframe(table, hide_index=True, width="content")
     st.markdown(t("**RoBERTa, Table 1** (BERT-base, median of 5 runs)"))
     st.dataframe(ROBERTA, hide_index=True, width="content",

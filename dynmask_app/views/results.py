@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from dynmask_app import messages, session
-from dynmask_app.i18n import t
+from dynmask_app.i18n import error_text, t
 from dynmask_app.server import keys, resources, runner
 from dynmask_app.server.result_cache import SharedResult
 from dynmask_app.session import PageSession
@@ -49,23 +49,23 @@ def compute(page: str) -> tuple[AppState, dict[str, SharedResult]] | None:
             session.add_warnings(page, list(resolved.warnings))
             ps.checked = True
         handles = {side: runner.shared_run(state, plan, side) for side, plan in resolved.plans.items()}
-        long = (f"Running the model twice on up to {state.max_tokens:,} tokens: without and with the mask. Past 512 "
-                "tokens this takes a while on a CPU (8,192 tokens of SmolLM2: about 5 minutes; another strategy on "
-                "the same text about 2).")
+        long = t("Running the model twice on up to {n} tokens: without and with the mask. Past 512 tokens this takes "
+                 "a while on a CPU (8,192 tokens of SmolLM2: about 5 minutes; another strategy on the same text about "
+                 "2).", n=f"{state.max_tokens:,}")
         # a long run draws its pass and layer; a short one only the spinner (each update is a message to the page)
-        with st.spinner(long if state.max_tokens else "Running the model twice: without and with the mask..."), \
+        with st.spinner(long if state.max_tokens else t("Running the model twice: without and with the mask...")), \
                 runner.reporting(st.empty()) if state.max_tokens else contextlib.nullcontext():
             for handle in handles.values():
                 handle.resolve()  # computed here (or found in the shared cache), so errors show in this place
         ps.shown = handles  # handles (keys), never the tensors
     except ValueError as err:
         del ps.shown  # nothing is shown: no earlier result under the message
-        messages.error(str(err))
+        messages.error(error_text(err))
         return None
     except Exception as err:  # noqa: BLE001 - the user sees one line, the log keeps the traceback
         del ps.shown
         log.exception("run failed")
-        messages.error(f"Something went wrong: {type(err).__name__}: {str(err)[:300]}")
+        messages.error(t("Something went wrong: {error}", error=f"{type(err).__name__}: {str(err)[:300]}"))
         return None
     return state, handles
 
@@ -81,8 +81,9 @@ def pending_notice(page: str) -> Any:
     if state is None or session.withdrawn(page) or state.model in resources.model_cache() or not _pending(state):
         return _NO_NOTICE
     box = st.empty()
-    box.info(f"Loading **{messages.plain(state.model)}** and running the recipe... The first load of a model "
-             "takes a moment (smollm2 converts its weights once, ~15-30 s); the progress bar is in the sidebar.")
+    box.info(t("Loading **{model}** and running the recipe... The first load of a model takes a moment (smollm2 "
+               "converts its weights once, ~15-30 s); the progress bar is in the sidebar.",
+               model=messages.plain(state.model)))
     return box
 
 
@@ -98,7 +99,7 @@ _NO_NOTICE = _NoNotice()
 
 def show_warnings(page: str) -> None:
     """The warnings about the opened link or indices the model lacks (shown literally, summarised when many)."""
-    messages.warnings(session.warnings(page))
+    messages.warnings([t(w) for w in session.warnings(page)])
 
 
 def _pending(state: AppState) -> bool:

@@ -163,7 +163,7 @@ def _pitfall(steps: Any, tokens: list[str], ns: str) -> None:
     rows = pitfall(row, mask)
     charts.plotly(pitfall_figure(tokens, rows, t("Query {q}: the same scores, the same mask", q=tokens[q])),
                 "pitfall", "lesson_pitfall")
-    table = pd.DataFrame({"key": tokens, t("allowed"): mask, t("scaled score"): np.round(row, 4),
+    table = pd.DataFrame({t("key"): tokens, t("allowed"): mask, t("scaled score"): np.round(row, 4),
                           **{name: np.round(v, 4) for name, v in rows.items()}})
     st.dataframe(table, hide_index=True)
     blocked = ~mask

@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from dynmask_core._arrays import as_array
+from dynmask_core.messages import N_
 
 METRICS: dict[str, str] = {
-    "entropy": "Attention entropy per layer (nats, mean over heads and rows)",
-    "allowed": "Fraction of entries the mask allows, per layer",
+    "entropy": N_("Attention entropy per layer (nats, mean over heads and rows)"),
+    "allowed": N_("Fraction of entries the mask allows, per layer"),
 }
 
 

@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from dynmask_core.messages import Message
+
 _EPS = 1e-12
 
 
@@ -35,10 +37,18 @@ def cosine(a: Tensor, b: Tensor) -> float:
                                                        dim=0))
 
 
-def kl_words(kl: float) -> str:
+def kl_words(kl: float) -> Message:
     """``no change`` / ``a small change`` / ``a clear change`` / ``a large change``."""
-    return "no change" if kl < 1e-6 else "a small change" if kl < 0.05 else "a clear change" if kl < 0.5 else \
-        "a large change"
+    return Message("no change") if kl < 1e-6 else Message("a small change") if kl < 0.05 else \
+        Message("a clear change") if kl < 0.5 else Message("a large change")
+
+
+def sentence(parts: list[Message]) -> Message:
+    """``a; b; c.`` as one :class:`~dynmask_core.messages.Message` (a page translates the joints too)."""
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = Message("{a}; {b}", a=joined, b=part)
+    return Message("{sentence}.", sentence=joined)
 
 
 @dataclass(frozen=True)
@@ -71,29 +81,30 @@ class TaskOutput(ABC):
         """Headline numbers: the prediction before and after and how far it moved."""
 
     @abstractmethod
-    def headline(self) -> str:
+    def headline(self) -> Message:
         """The prediction in a few words: ``prediction positive (97.0%)``, ``next token ' Paris' (77.1%)``."""
 
-    def line(self, metrics: dict[str, Any]) -> str:
+    def line(self, metrics: dict[str, Any]) -> Message:
         """The prediction and how far it moved from the baseline (the Compare page's line for each side)."""
         if self.kl_key and self.kl_key in metrics:
-            return f"{self.headline()}, KL from baseline {metrics[self.kl_key]:.4f}"
+            return Message("{headline}, KL from baseline {kl:.4f}", headline=self.headline(), kl=metrics[self.kl_key])
         if "cosine" in metrics:
-            return f"{self.headline()}, cosine to the baseline {metrics['cosine']:.4f}"
+            return Message("{headline}, cosine to the baseline {cosine:.4f}", headline=self.headline(),
+                           cosine=metrics["cosine"])
         return self.headline()
 
-    def describe(self, metrics: dict[str, Any]) -> str:
+    def describe(self, metrics: dict[str, Any]) -> Message | str:
         """One sentence in plain words, e.g. "The top prediction stayed the same; KL = 0.012 nats (a small change)"."""
         parts = []
         if "top1_changed" in metrics:
-            parts.append("The top prediction changed" if metrics["top1_changed"] else
-                         "The top prediction stayed the same")
+            parts.append(Message("The top prediction changed") if metrics["top1_changed"] else
+                         Message("The top prediction stayed the same"))
         kl = metrics.get(self.kl_key) if self.kl_key else None
         if kl is not None:
-            parts.append(f"KL = {kl:.4f} nats ({kl_words(kl)})")  # the digits of the KL card
+            parts.append(Message("KL = {kl:.4f} nats ({words})", kl=kl, words=kl_words(kl)))  # the KL card's digits
         if "cosine" in metrics:
-            parts.append(f"sentence embeddings have cosine similarity {metrics['cosine']:.4f}")
-        return "; ".join(parts) + "." if parts else ""
+            parts.append(Message("sentence embeddings have cosine similarity {cosine:.4f}", cosine=metrics["cosine"]))
+        return sentence(parts) if parts else ""
 
 
 @dataclass(frozen=True)
@@ -148,16 +159,17 @@ class Classification(TaskOutput):
         assert isinstance(masked, Classification)
         top = masked.top1
         # a difference of two probabilities is in percentage points: "+96.9%" read as "grew by 96.9 per cent"
-        delta = f"{metrics['prob_delta'][top] * 100:+.1f} percentage points vs baseline"
-        out = [Card(f"With the mask: {top}", f"{masked.prob(top):.1%}", delta, subject=str(top)),
-               Card(f"Baseline: {self.top1}", f"{self.prob(self.top1):.1%}", subject=str(self.top1)),
-               Card("KL(baseline ‖ masked)", f"{metrics['kl']:.4f}")]
+        delta = Message("{points:+.1f} percentage points vs baseline", points=metrics["prob_delta"][top] * 100)
+        out = [Card(Message("With the mask: {label}", label=top), f"{masked.prob(top):.1%}", delta, subject=str(top)),
+               Card(Message("Baseline: {label}", label=self.top1), f"{self.prob(self.top1):.1%}",
+                    subject=str(self.top1)),
+               Card(Message("KL(baseline ‖ masked)"), f"{metrics['kl']:.4f}")]
         if "cosine" in metrics:
-            out.append(Card("Embedding cosine", f"{metrics['cosine']:.4f}"))
+            out.append(Card(Message("Embedding cosine"), f"{metrics['cosine']:.4f}"))
         return out
 
-    def headline(self) -> str:
-        return f"prediction {self.top1} ({self.prob(self.top1):.1%})"
+    def headline(self) -> Message:
+        return Message("prediction {label} ({prob:.1%})", label=self.top1, prob=self.prob(self.top1))
 
 
 @dataclass(frozen=True)
@@ -190,15 +202,17 @@ class NextToken(TaskOutput):
     def cards(self, masked: TaskOutput, metrics: dict[str, Any]) -> list[Card]:
         assert isinstance(masked, NextToken)
         mine, theirs = self.top(1)[0], masked.top(1)[0]
-        return [Card(f"Next token with the mask: {theirs['token']!r}", f"{theirs['prob']:.1%}",
-                     "changed" if metrics.get("top1_changed") else "same as baseline", subject=repr(theirs["token"])),
-                Card(f"Baseline next token: {mine['token']!r}", f"{mine['prob']:.1%}", subject=repr(mine["token"])),
-                Card("KL(baseline ‖ masked)", f"{metrics['next_token_kl']:.4f}"),
-                Card("Top-5 tokens in common", f"{metrics['top5_overlap']} of 5")]
+        return [Card(Message("Next token with the mask: {token}", token=repr(theirs["token"])), f"{theirs['prob']:.1%}",
+                     Message("changed") if metrics.get("top1_changed") else Message("same as baseline"),
+                     subject=repr(theirs["token"])),
+                Card(Message("Baseline next token: {token}", token=repr(mine["token"])), f"{mine['prob']:.1%}",
+                     subject=repr(mine["token"])),
+                Card(Message("KL(baseline ‖ masked)"), f"{metrics['next_token_kl']:.4f}"),
+                Card(Message("Top-5 tokens in common"), Message("{n} of 5", n=metrics["top5_overlap"]))]
 
-    def headline(self) -> str:
+    def headline(self) -> Message:
         best = self.top(1)[0]
-        return f"next token {best['token']!r} ({best['prob']:.1%})"
+        return Message("next token {token} ({prob:.1%})", token=repr(best["token"]), prob=best["prob"])
 
 
 @dataclass(frozen=True)
@@ -216,8 +230,8 @@ class Embedding(TaskOutput):
         return {"cosine": cosine(self.vector, masked.vector)}
 
     def cards(self, masked: TaskOutput, metrics: dict[str, Any]) -> list[Card]:
-        return [Card("Embedding cosine (baseline vs masked)", f"{metrics['cosine']:.4f}"),
-                Card("Embedding size", str(int(self.vector.numel())))]
+        return [Card(Message("Embedding cosine (baseline vs masked)"), f"{metrics['cosine']:.4f}"),
+                Card(Message("Embedding size"), str(int(self.vector.numel())))]
 
-    def headline(self) -> str:
-        return f"a sentence embedding of {int(self.vector.numel())} numbers"
+    def headline(self) -> Message:
+        return Message("a sentence embedding of {n} numbers", n=int(self.vector.numel()))

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from dynmask_core.messages import names_list, shown
+from dynmask_core.messages import Message, names_list, shown
 
 PREDICTED = "predicted"
 SIMILAR = "similar:"
@@ -47,13 +47,13 @@ class Target:
     label: str
     reference: Tensor | None = None
 
-    def describe(self) -> str:
+    def describe(self) -> Message:
         """``probability of 'positive'``, ``probability of the next token ' Paris'``, ``similarity to '...'``."""
         if self.kind == "class":
-            return f"probability of {self.label!r}"
+            return Message("probability of {label}", label=repr(self.label))
         if self.kind == "token":
-            return f"probability of the next token {self.label!r}"
-        return f"cosine similarity of the sentence embedding to {shorten(self.label)!r}"
+            return Message("probability of the next token {token}", token=repr(self.label))
+        return Message("cosine similarity of the sentence embedding to {sentence}", sentence=repr(shorten(self.label)))
 
 
 def shorten(text: str, n: int = 60) -> str:
@@ -74,16 +74,17 @@ def resolve_target(loaded: Any, spec: str, baseline_output: Any) -> Target:
     """
     spec = (spec or PREDICTED).strip() or PREDICTED
     if len(spec) > MAX_TARGET_CHARS:
-        raise ValueError(f"the target is {len(spec)} characters long; give a label, a token or a short sentence "
-                         f"(at most {MAX_TARGET_CHARS})")
+        raise ValueError(Message("the target is {n} characters long; give a label, a token or a short sentence (at "
+                                 "most {most})", n=len(spec), most=MAX_TARGET_CHARS))
     if spec.lower().startswith(SIMILAR):
         return _similarity(loaded, spec)
     if loaded.task == "causal_lm":
         return _token(loaded, spec, baseline_output)
     labels = list(getattr(loaded, "labels", ()) or ())
     if not labels:
-        raise ValueError(f"{loaded.id} gives a sentence embedding, not a prediction: give the target "
-                         "similar:<a reference sentence>, e.g. similar:The movie was great.")
+        raise ValueError(Message("{model} gives a sentence embedding, not a prediction: give the target "
+                                 "similar:<a reference sentence>, e.g. {example}", model=loaded.id,
+                                 example="similar:The movie was great."))
     if spec == PREDICTED:
         index = int(baseline_output.probs.argmax())
         return Target(spec, "class", index, labels[index])
@@ -92,7 +93,8 @@ def resolve_target(loaded: Any, spec: str, baseline_output: Any) -> Target:
             return Target(spec, "class", i, name)
     if spec.isdigit() and int(spec) < len(labels):
         return Target(spec, "class", int(spec), labels[int(spec)])
-    raise ValueError(f"{shown(spec)} is not a class of {loaded.id}: give predicted or one of {names_list(labels)}")
+    raise ValueError(Message("{target} is not a class of {model}: give predicted or one of {labels}",
+                             target=shown(spec), model=loaded.id, labels=names_list(labels)))
 
 
 def _token(loaded: Any, spec: str, baseline_output: Any) -> Target:
@@ -105,17 +107,21 @@ def _token(loaded: Any, spec: str, baseline_output: Any) -> Target:
         if len(ids) == 1:
             return Target(spec, "token", int(ids[0]), tok.decode([int(ids[0])]))
     pieces = [tok.decode([i]) for i in tok(spec, add_special_tokens=False)["input_ids"]][:6]
-    raise ValueError(f"the target {shown(spec)} is {len(pieces)} tokens ({', '.join(repr(p) for p in pieces)}); "
-                     "the next-token target must be ONE token: give its first piece, or predicted")
+    raise ValueError(Message("the target {target} is {n} tokens ({pieces}); the next-token target must be ONE token: "
+                             "give its first piece, or predicted", target=shown(spec), n=len(pieces),
+                             pieces=", ".join(repr(p) for p in pieces)))
 
 
 def _similarity(loaded: Any, spec: str) -> Target:
     sentence = spec[len(SIMILAR):].strip()
     if loaded.modality != "text" or loaded.task == "causal_lm":
-        raise ValueError("similar:<sentence> needs a text encoder (e.g. minilm): give predicted or a "
-                         + ("token" if loaded.task == "causal_lm" else "class label"))
+        raise ValueError(Message("similar:<sentence> needs a text encoder (e.g. minilm): give predicted or a token")
+                         if loaded.task == "causal_lm" else
+                         Message("similar:<sentence> needs a text encoder (e.g. minilm): give predicted or a class "
+                                 "label"))
     if not sentence:
-        raise ValueError("similar: needs a sentence after it, e.g. similar:The movie was great.")
+        raise ValueError(Message("similar: needs a sentence after it, e.g. {example}",
+                                 example="similar:The movie was great."))
     from dynmask_core.modalities import TextSource, encode
 
     prepared = encode(loaded, TextSource(sentence))

@@ -20,7 +20,7 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from dynmask_core.messages import shown
+from dynmask_core.messages import Message, shown
 
 MaskMod = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
 Kind = Literal["static", "dynamic"]
@@ -82,7 +82,8 @@ class Param:
                 return True
             if text in {"0", "false", "no", "off"}:
                 return False
-            raise ValueError(f"{where}{self.name} must be true or false, got {shown(value)}")
+            raise ValueError(Message("{where}{name} must be true or false, got {value}", where=where, name=self.name,
+                                     value=shown(value)))
         if self.type == "pairs":
             return format_pairs(parse_pairs(value, f"{where}{self.name}"))
         if self.type == "matrix":
@@ -91,10 +92,12 @@ class Param:
         if self.type == "choice":
             text = str(value).strip()
             if text not in self.choices:
-                raise ValueError(f"{where}{self.name} must be one of {', '.join(self.choices)}, got {shown(value)}")
+                raise ValueError(Message("{where}{name} must be one of {choices}, got {value}", where=where,
+                                         name=self.name, choices=", ".join(self.choices), value=shown(value)))
             return text
         if isinstance(value, bool):
-            raise ValueError(f"{where}{self.name} must be a number, got {shown(value)}")
+            raise ValueError(Message("{where}{name} must be {kind}, got {value}", where=where, name=self.name,
+                                     kind=Message("a number"), value=shown(value)))
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -102,10 +105,10 @@ class Param:
         if not math.isfinite(number) or (self.type == "int" and number != int(number)):
             number = math.nan
         if math.isnan(number) or not (self.min <= number <= self.max):
-            kind = "an integer" if self.type == "int" else "a number"
-            raise ValueError(
-                f"{where}{self.name} must be {kind} between {_fmt(self.min)} and {_fmt(self.max)}, got {shown(value)}"
-            )
+            kind = Message("an integer") if self.type == "int" else Message("a number")
+            raise ValueError(Message("{where}{name} must be {kind} between {low} and {high}, got {value}",
+                                     where=where, name=self.name, kind=kind, low=_fmt(self.min), high=_fmt(self.max),
+                                     value=shown(value)))
         return int(number) if self.type == "int" else float(number)
 
 
@@ -125,11 +128,11 @@ def parse_pairs(value: Any, what: str = "pairs") -> tuple[tuple[int, int], ...]:
             continue
         layer, dot, head = piece.partition(".")
         if not dot or not layer.isdigit() or not head.isdigit() or len(piece) > 12:
-            raise ValueError(f"{what} takes layer.head pairs separated by spaces, e.g. '0.3 2.5', "
-                             f"got {shown(piece)}")
+            raise ValueError(Message("{what} takes layer.head pairs separated by spaces, e.g. '0.3 2.5', got "
+                                     "{value}", what=what, value=shown(piece)))
         out.add((int(layer), int(head)))
         if len(out) > MAX_PAIRS:
-            raise ValueError(f"{what}: at most {MAX_PAIRS} pairs")
+            raise ValueError(Message("{what}: at most {most} pairs", what=what, most=MAX_PAIRS))
     return tuple(sorted(out))
 
 
@@ -174,13 +177,15 @@ def decode_matrix(text: Any, what: str = "matrix") -> Tensor:
     raw = str(text if text is not None else "").strip()
     found = _MATRIX_TEXT.fullmatch(raw)
     if not found:
-        raise ValueError(f"{what} takes a 0/1 matrix written '<rows>x<cols>:<hex digits of the cells, row by row>' "
-                         f"(e.g. '2x2:9' for [[1, 0], [0, 1]]), got {shown(raw)}")
+        raise ValueError(Message("{what} takes a 0/1 matrix written '<rows>x<cols>:<hex digits of the cells, row by "
+                                 "row>' (e.g. '2x2:9' for [[1, 0], [0, 1]]), got {value}", what=what,
+                                 value=shown(raw)))
     rows, cols, digits = int(found[1]), int(found[2]), found[3].lower()
     check_matrix_shape((rows, cols), what)
     need = -(-rows * cols // 4)
     if len(digits) != need:
-        raise ValueError(f"{what}: a {rows}x{cols} matrix takes {need} hex digits, got {len(digits)}")
+        raise ValueError(Message("{what}: a {rows}x{cols} matrix takes {need} hex digits, got {n}", what=what,
+                                 rows=rows, cols=cols, need=need, n=len(digits)))
     nibbles = torch.tensor([int(c, 16) for c in digits], dtype=torch.long)
     bits = (nibbles.view(-1, 1) >> torch.tensor([3, 2, 1, 0])) & 1
     return bits.reshape(-1)[: rows * cols].view(rows, cols).bool()
@@ -189,13 +194,16 @@ def decode_matrix(text: Any, what: str = "matrix") -> Tensor:
 def check_matrix_shape(shape: tuple[int, ...], what: str = "matrix") -> None:
     """Refuses a matrix shape that is not 2-D, is empty, or is over ``MAX_MATRIX_SIDE`` on a side (ValueError)."""
     if len(shape) != 2:
-        raise ValueError(f"{what} must be 2-D (queries x keys), got {len(shape)}-D with shape {list(shape)}")
+        raise ValueError(Message("{what} must be 2-D (queries x keys), got {n}-D with shape {shape}", what=what,
+                                 n=len(shape), shape=list(shape)))
     rows, cols = shape
     if rows < 1 or cols < 1:
-        raise ValueError(f"{what} is empty ({rows}x{cols}): it needs at least one row and one column")
+        raise ValueError(Message("{what} is empty ({rows}x{cols}): it needs at least one row and one column",
+                                 what=what, rows=rows, cols=cols))
     if rows > MAX_MATRIX_SIDE or cols > MAX_MATRIX_SIDE:
-        raise ValueError(f"{what} is {rows}x{cols}: at most {MAX_MATRIX_SIDE}x{MAX_MATRIX_SIDE} fits in a link or "
-                         f"a --param (and larger uploads are not supported in this build); use a shorter input")
+        raise ValueError(Message("{what} is {rows}x{cols}: at most {most}x{most} fits in a link or a --param (and "
+                                 "larger uploads are not supported in this build); use a shorter input", what=what,
+                                 rows=rows, cols=cols, most=MAX_MATRIX_SIDE))
 
 
 def _fmt(x: Any) -> str:
@@ -296,6 +304,9 @@ class Strategy:
         hide: For input-masking strategies, ``(params, prepared, seed, model) -> (inputs, hidden (T,) bool)``: what
             the masked run gets instead of the input, and which positions were hidden; None for attention masks.
         per_layer: The mask differs from layer to layer (``head_gate``), so a static mask is not reused across layers.
+        code: ``(params, CodeContext) -> CodePiece``: the strategy as self-contained PyTorch source with its
+            parameters baked in (see :mod:`dynmask_core.masks.code`); :mod:`dynmask_core.mask_code` writes a run's
+            pieces into one file. None: the strategy cannot be written as code (the generator says so).
     """
 
     id: str
@@ -312,6 +323,7 @@ class Strategy:
     inputs: tuple[str, ...] | None = None
     hide: Callable[..., tuple[Any, Tensor]] | None = None
     per_layer: bool = False
+    code: Callable[..., Any] | None = None
 
     def takes(self, kind: str) -> bool:
         """Whether the strategy works on inputs of ``kind`` (``text``, ``image``, ``audio``)."""

@@ -106,6 +106,9 @@ class Sample:
         load: Returns the source for :func:`encode`.
         label: The true class, when known.
         inline: The input itself, for a kind whose recipe carries its input (a text sample's text).
+        made_for: The bundled models (preset ids) whose own domain this sample is drawn from; empty: a general input
+            that any model may be given. A bundled model that some samples are made for knows nothing else (the
+            shapes ViTs know six drawn shapes, not photos): see :func:`suits`.
     """
 
     id: str
@@ -115,6 +118,7 @@ class Sample:
     load: Callable[[], Any]
     label: str | None = None
     inline: str | None = None
+    made_for: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -134,14 +138,25 @@ def file_loader(path: Path, read: Callable[[bytes, str], Any]) -> Callable[[], A
     return load
 
 
-def folder_samples(folder: Path, kind: str, origin: str, read: Callable[[bytes, str], Any]) -> list[Sample]:
+def folder_samples(folder: Path, kind: str, origin: str, read: Callable[[bytes, str], Any],
+                   made_for: tuple[str, ...] = ()) -> list[Sample]:
     """Samples listed in ``folder/samples.json`` (``[{"id", "file", "title", "label"}]``), when the folder exists;
-    each file is read by ``read(data, name)`` (its kind's reader) when loaded."""
+    each file is read by ``read(data, name)`` (its kind's reader) when loaded; ``made_for``: see :class:`Sample`."""
     index = folder / "samples.json"
     if not index.is_file():
         return []
-    return [Sample(row["id"], kind, row["title"], origin, file_loader(folder / row["file"], read), row.get("label"))
+    return [Sample(row["id"], kind, row["title"], origin, file_loader(folder / row["file"], read), row.get("label"),
+                   made_for=made_for)
             for row in json.loads(index.read_text("utf-8"))]
+
+
+def suits(sample: Sample, model: str | None, family: Sequence[Sample]) -> bool:
+    """Whether ``sample`` is worth offering with ``model``: a bundled model that some of ``family`` (the samples of
+    the same kind) were made for is offered only those; any other model (another bundled one, a Hugging Face id, a
+    folder) is offered every sample."""
+    if not model or not any(model in s.made_for for s in family):
+        return True
+    return model in sample.made_for
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from dynmask_core.messages import shown
+from dynmask_core.messages import N_, Message, shown
 from dynmask_core.modalities.base import FileReader, modality
 
 MAX_IMAGE_BYTES = 20 * 2**20  # 20 MB
@@ -54,8 +54,11 @@ IMAGE_SUFFIXES = ("png", "jpg", "jpeg", "webp", "bmp", "gif")
 AUDIO_SUFFIXES = ("wav", "flac", "ogg", "mp3")
 _UNKNOWN_LENGTH = 2**62  # libsndfile says a stream of unknown length (a FLAC without its total) has 2**63 - 1 frames
 
-_NOT_AUDIO = "is not a recording this app can read (or it is corrupt): upload WAV, FLAC, OGG or MP3"
-_NOT_PICTURE = "not a picture this app can read (or it is corrupt)"
+def _not_audio(label: str) -> Message:
+    """The refusal of a file that does not decode as a recording."""
+    return Message("{file} is not a recording this app can read (or it is corrupt): upload WAV, FLAC, OGG or MP3",
+                   file=label)
+_NOT_PICTURE = N_("not a picture this app can read (or it is corrupt)")
 
 
 def read_bytes(path: str | Path, limit: int) -> bytes:
@@ -101,9 +104,10 @@ def _checked(data: bytes, name: str, limit: int, wanted: str, smaller: str) -> s
     """The file's name for messages, after refusing an empty or too large file."""
     label = shown(name)
     if not data:
-        raise ValueError(f"{label} is empty: upload {wanted}")
+        raise ValueError(Message("{file} is empty: upload {wanted}", file=label, wanted=Message(wanted)))
     if len(data) > limit:
-        raise ValueError(f"{label} is larger than {limit // 2**20} MB: use {smaller}")
+        raise ValueError(Message("{file} is larger than {mb} MB: use {smaller}", file=label, mb=limit // 2**20,
+                                 smaller=Message(smaller)))
     return label
 
 
@@ -117,22 +121,25 @@ def read_image(data: bytes, name: str = "the image") -> np.ndarray:
     """
     from PIL import Image
 
-    label = _checked(data, name, MAX_IMAGE_BYTES, "a PNG, JPEG, WebP, BMP or GIF picture", "a smaller picture")
+    label = _checked(data, name, MAX_IMAGE_BYTES, N_("a PNG, JPEG, WebP, BMP or GIF picture"),
+                     N_("a smaller picture"))
     _quiet_pillow()
     try:
         img = Image.open(io.BytesIO(data))  # reads the header only
     except Image.DecompressionBombError:  # Pillow's own limit, far above ours
-        raise ValueError(f"{label} has more than {MAX_PIXELS // 1_000_000} million pixels: use a smaller "
-                         "picture") from None
+        raise ValueError(Message("{file} has more than {n} million pixels: use a smaller picture", file=label,
+                                 n=MAX_PIXELS // 1_000_000)) from None
     except Exception:  # a hostile file can make a plugin raise anything: UnidentifiedImageError, struct.error, ...
-        raise ValueError(f"{label} is {_NOT_PICTURE}: upload a PNG, JPEG, WebP, BMP or GIF picture") from None
+        raise ValueError(Message("{file} is {kind}: upload a PNG, JPEG, WebP, BMP or GIF picture", file=label,
+                                 kind=Message(_NOT_PICTURE))) from None
     with img:
         _check_picture_header(img, label)
         try:
             return _first_frame_rgb(img)
         except Exception as err:  # corrupt data after a good header: OSError, SyntaxError, ValueError, ...
-            kind = "truncated or corrupt" if "truncated" in str(err).lower() else _NOT_PICTURE
-            raise ValueError(f"{label} is {kind}: upload a PNG, JPEG, WebP, BMP or GIF picture") from None
+            kind = N_("truncated or corrupt") if "truncated" in str(err).lower() else _NOT_PICTURE
+            raise ValueError(Message("{file} is {kind}: upload a PNG, JPEG, WebP, BMP or GIF picture", file=label,
+                                     kind=Message(kind))) from None
 
 
 def _quiet_pillow() -> None:
@@ -149,14 +156,15 @@ def _quiet_pillow() -> None:
 def _check_picture_header(img: Any, label: str) -> None:
     """Refuses a picture by what its header says (format, size), before anything is decoded."""
     if img.format not in IMAGE_FORMATS:
-        raise ValueError(f"{label} is a {img.format} file: use PNG, JPEG, WebP, BMP or GIF")
+        raise ValueError(Message("{file} is a {format} file: use PNG, JPEG, WebP, BMP or GIF", file=label,
+                                 format=img.format))
     if img.width * img.height > MAX_PIXELS:
-        raise ValueError(f"{label} has {img.width} x {img.height} pixels, more than "
-                         f"{MAX_PIXELS // 1_000_000} million: use a smaller picture")
+        raise ValueError(Message("{file} has {w} x {h} pixels, more than {n} million: use a smaller picture",
+                                 file=label, w=img.width, h=img.height, n=MAX_PIXELS // 1_000_000))
     decoded = img.width * img.height * _bytes_per_pixel(img.mode)
     if decoded > MAX_DECODED_IMAGE_BYTES:
-        raise ValueError(f"{label} would take {decoded / 2**20:,.0f} MB once decoded, more than "
-                         f"{MAX_DECODED_IMAGE_BYTES // 2**20} MB: use a smaller picture")
+        raise ValueError(Message("{file} would take {mb} MB once decoded, more than {most} MB: use a smaller picture",
+                                 file=label, mb=f"{decoded / 2**20:,.0f}", most=MAX_DECODED_IMAGE_BYTES // 2**20))
 
 
 def _bytes_per_pixel(mode: str) -> int:
@@ -193,16 +201,18 @@ def read_audio(data: bytes, name: str = "the audio") -> tuple[np.ndarray, int]:
     Raises:
         ValueError: empty, too large, would decode to too much, not audio, corrupt, or with no samples.
     """
-    label = _checked(data, name, MAX_AUDIO_BYTES, "a WAV, FLAC, OGG or MP3 recording", "a shorter recording")
+    label = _checked(data, name, MAX_AUDIO_BYTES, N_("a WAV, FLAC, OGG or MP3 recording"), N_("a shorter recording"))
     with _decoder_output() as decoder:
         mono, rate, peak = _decode_mono(data, label)
     if decoder.errors or (peak < SILENCE and decoder.lines):  # the decoder complained: the sound is not the file's
-        raise ValueError(f"{label} {_NOT_AUDIO}")
+        raise ValueError(_not_audio(label))
     seconds = mono.size / rate
     if seconds < MIN_AUDIO_SECONDS:
-        raise ValueError(f"{label} lasts {seconds:.2f} s: record or upload at least {MIN_AUDIO_SECONDS} s")
+        raise ValueError(Message("{file} lasts {s:.2f} s: record or upload at least {least} s", file=label, s=seconds,
+                                 least=MIN_AUDIO_SECONDS))
     if peak < SILENCE:  # only reached when the file decoded cleanly
-        raise ValueError(f"{label} is silent: check the microphone, or upload a recording with speech in it")
+        raise ValueError(Message("{file} is silent: check the microphone, or upload a recording with speech in it",
+                                 file=label))
     return mono, rate
 
 
@@ -214,11 +224,11 @@ def _decode_mono(data: bytes, label: str) -> tuple[np.ndarray, int, float]:
     try:
         sound = sf.SoundFile(io.BytesIO(data))  # reads the header only
     except Exception:  # LibsndfileError "format not recognised", "channel count is zero", ...; or anything else
-        raise ValueError(f"{label} {_NOT_AUDIO}") from None
+        raise ValueError(_not_audio(label)) from None
     with sound:
         limit = _frames_allowed(sound, label)
         if sound.format == "MP3" and not _mpeg_frames_chain(data):  # garbage the decoder would "play" as noise
-            raise ValueError(f"{label} {_NOT_AUDIO}")
+            raise ValueError(_not_audio(label))
         return _mixed_down(sound, label, limit)
 
 
@@ -229,7 +239,7 @@ def _frames_allowed(sound: Any, label: str) -> int:
     if not MIN_RATE <= rate <= MAX_RATE:
         raise ValueError(f"{label} says it was sampled at {rate} Hz: a recording has {MIN_RATE:,}-{MAX_RATE:,} Hz")
     if channels < 1:
-        raise ValueError(f"{label} {_NOT_AUDIO}")
+        raise ValueError(_not_audio(label))
     limit = MAX_DECODED_AUDIO_BYTES // (4 * channels)
     if limit < sound.frames < _UNKNOWN_LENGTH:  # a lying header is refused here too: nothing is allocated for it
         raise ValueError(_too_long(label, channels, rate, f"says it lasts {_duration(sound.frames / rate)}"))
@@ -270,7 +280,7 @@ def _mixed_down(sound: Any, label: str, limit: int) -> tuple[np.ndarray, int, fl
         filled += len(part)
         peak = max(peak, float(np.abs(part).max()))
     if not filled and sound.frames > 0:  # the header promised sound and none came: truncated (an Ogg cut short)
-        raise ValueError(f"{label} {_NOT_AUDIO}")
+        raise ValueError(_not_audio(label))
     return (mono if filled == mono.size else mono[:filled].copy()), rate, peak
 
 
@@ -279,10 +289,10 @@ def _block_mono(sound: Any, frames: int, label: str) -> np.ndarray:
     try:
         block = sound.read(frames, dtype="float32", always_2d=True)
     except Exception:  # a decoding error part-way through (LibsndfileError, ...)
-        raise ValueError(f"{label} {_NOT_AUDIO}") from None
+        raise ValueError(_not_audio(label)) from None
     part = block.mean(axis=1, dtype=np.float32)
     if not np.isfinite(part).all():  # a float WAV of NaN or infinity is not sound
-        raise ValueError(f"{label} {_NOT_AUDIO}")
+        raise ValueError(_not_audio(label))
     return part
 
 

@@ -125,12 +125,21 @@ def _photo(name: str) -> ImageSource:
     return ImageSource(getattr(skimage.data, name)())
 
 
+#: The bundled shape models (preset ids): the first knows its own bright-on-dark shapes, the second shapes drawn any
+#: way (its own pictures and the first model's). Neither knows photos, so neither is offered them.
+SHAPES_V1, SHAPES_V2 = "shapes_vit", "shapes_vit2"
+
+
 def bundled_images() -> list[Sample]:
-    """Real photos that ship with scikit-image, and pictures from the bundled shape model's own domain."""
+    """Real photos that ship with scikit-image (for any model), and pictures from the bundled shape models' own
+    domain: the first model's (made for both shape models), then the second's (drawn by its held-out generator)."""
     photos = [Sample(sid, "image", title, "scikit-image", lambda name=name: _photo(name))
               for sid, (name, title) in _PHOTOS.items()]
-    return photos + folder_samples(ASSETS / "samples" / "shapes", "image", "drawn by scripts/train_shapes_vit.py",
-                                   read_image_file)
+    return (photos
+            + folder_samples(ASSETS / "samples" / "shapes", "image", "drawn by scripts/train_shapes_vit.py",
+                             read_image_file, made_for=(SHAPES_V1, SHAPES_V2))
+            + folder_samples(ASSETS / "samples" / "shapes-v2", "image", "drawn by scripts/shapes_heldout.py",
+                             read_image_file, made_for=(SHAPES_V2,)))
 
 
 def image_space(loaded: Any, prepared: Prepared, inputs: Mapping[str, Tensor]) -> Space:

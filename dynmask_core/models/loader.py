@@ -55,7 +55,11 @@ _ALL_PRESETS = (
            "all-MiniLM-L6-v2 (BERT, 6 layers x 12 heads, 22.7M params) with a sentiment head trained in this repo."),
     Preset("smollm2", "SmolLM2-135M-Instruct", "causal_lm",
            "SmolLM2-135M-Instruct (Llama, 30 layers, 9 query / 3 key-value heads), next-token prediction."),
-    Preset("shapes_vit", "Shapes ViT (trained here)", "classifier",
+    Preset("shapes_vit2", "Shapes ViT v2 (trained here, varied drawings)", "classifier",
+           "A small ViT trained in this repo to name one of six shapes (circle, square, triangle, cross, ring, star) "
+           "drawn any way: any size, angle, colour, stroke or background, hand-drawn or photographed (32 x 32, "
+           "8 x 8 patches + CLS); see assets/models/shapes-vit-v2/CARD.md.", "image", "shapes-vit-v2"),
+    Preset("shapes_vit", "Shapes ViT v1 (first version, kept so old links reproduce)", "classifier",
            "A small ViT trained in this repo to name the shape on a cluttered 32 x 32 picture (8 x 8 patches + CLS); "
            "see assets/models/shapes-vit/CARD.md.", "image", "shapes-vit"),
     Preset("keywords_audio", "Keyword spotter (trained here)", "classifier",

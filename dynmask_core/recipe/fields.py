@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dynmask_core.messages import names_list, shown  # noqa: F401  (re-exported)
+from dynmask_core.messages import Message, names_list, shown  # noqa: F401  (re-exported)
 
 MAX_INDEX = 4095  # no model here has more layers or heads
 PAGE_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # what a page id looks like
@@ -63,6 +63,8 @@ class Field:
             A field of other pages is neither drawn, nor written to a link, nor a command-line option there.
         url_default: Whether a link carries the field when it holds its default (False: links made before the field
             existed stay the same).
+        link_default: What a link (one with ``v=``) that lacks the field reads (default: :attr:`default`): the
+            default of the time before it changed, so that a link written without it opens with the same numbers.
         affects: What a change of the field changes (:data:`AFFECTS`): ``input`` (the model and its input: the
             unmasked pass and everything after it), ``run`` (the masked run), ``attribution`` (an attribution of the
             run, not the run) or ``view`` (only what is shown). Required: the keys of cached
@@ -93,6 +95,7 @@ class Field:
     when: tuple[str, Any] | None = None
     pages: tuple[str, ...] | None = None
     url_default: bool = True
+    link_default: Any = _SAME
     affects: str = ""
     sides: tuple[str, ...] | None = None
 
@@ -130,11 +133,12 @@ class Field:
 
         ``what`` names the value in messages (a flag like ``--seed``; default the field's name).
         """
-        name = what or self.name
+        name = Message(what or self.name)  # a field's label: a page shows it in its language
         if self.type == "indices":
             out = tuple(sorted({int(v) for v in (value or ())}))
             if any(not 0 <= v <= MAX_INDEX for v in out):
-                raise ValueError(f"{name} must be indices between 0 and {MAX_INDEX}, got {shown(list(out))}")
+                raise ValueError(Message("{name} must be indices between 0 and {most}, got {value}", name=name,
+                                         most=MAX_INDEX, value=shown(list(out))))
             return out
         if self.type == "seed" and value is None:
             return None
@@ -143,19 +147,21 @@ class Field:
         if self.type == "bool":
             if isinstance(value, bool):
                 return value
-            raise ValueError(f"{name} must be true or false, got {shown(value)}")
+            raise ValueError(Message("{name} must be true or false, got {value}", name=name, value=shown(value)))
         if self.type == "choice" and value not in self.choices:
-            raise ValueError(f"{name} must be one of {', '.join(self.choices)}, got {shown(value)}")
+            raise ValueError(Message("{name} must be one of {choices}, got {value}", name=name,
+                                     choices=", ".join(self.choices), value=shown(value)))
         if self.type == "str" and self.max is not None and len(str(value)) > self.max:
-            raise ValueError(f"{name} is {len(str(value))} characters long, at most {_fmt(self.max)} are allowed")
+            raise ValueError(Message("{name} is {n} characters long, at most {most} are allowed", name=name,
+                                     n=len(str(value)), most=_fmt(self.max)))
         if self.type in ("str", "choice", "strategy"):
             return str(value)
         return value
 
     def _number(self, value: Any, integer: bool, name: str) -> Any:
-        kind = "a whole number" if integer else "a number"
+        kind = Message("a whole number") if integer else Message("a number")
         if isinstance(value, bool):
-            raise ValueError(f"{name} must be {kind}, got {shown(value)}")
+            raise ValueError(Message("{name} must be {kind}, got {value}", name=name, kind=kind, value=shown(value)))
         try:
             number = float(value)
         except (TypeError, ValueError, OverflowError):
@@ -163,8 +169,8 @@ class Field:
         if integer and math.isfinite(number) and number != int(number):
             number = math.nan
         if not math.isfinite(number) or not (self.min <= number <= self.max):
-            raise ValueError(f"{name} must be {kind} between {_fmt(self.min)} and {_fmt(self.max)}, "
-                             f"got {shown(value)}")
+            raise ValueError(Message("{name} must be {kind} between {low} and {high}, got {value}", name=name,
+                                     kind=kind, low=_fmt(self.min), high=_fmt(self.max), value=shown(value)))
         return int(number) if integer else float(number)
 
     def parse(self, text: str, what: str | None = None) -> Any:
@@ -172,7 +178,7 @@ class Field:
 
         ``what`` names the value in messages (a flag like ``--seed``; default the field's name).
         """
-        name = what or self.name
+        name = Message(what or self.name)
         text = str(text)
         if self.type == "indices":
             return self.check(parse_indices(text, name), name)
@@ -182,13 +188,14 @@ class Field:
             try:
                 return self.check(int(text.strip()), name)
             except ValueError:
-                raise ValueError(f"{name} must be a whole number between {_fmt(self.min)} and "
-                                 f"{_fmt(self.max)}, got {shown(text)}") from None
+                raise ValueError(Message("{name} must be {kind} between {low} and {high}, got {value}", name=name,
+                                         kind=Message("a whole number"), low=_fmt(self.min), high=_fmt(self.max),
+                                         value=shown(text))) from None
         if self.type == "bool":
             low = text.strip().lower()
             if low in _TRUE | _FALSE:
                 return low in _TRUE
-            raise ValueError(f"{name} must be true or false, got {shown(text)}")
+            raise ValueError(Message("{name} must be true or false, got {value}", name=name, value=shown(text)))
         return self.check(text, name)
 
     def encode(self, value: Any) -> str:
@@ -259,11 +266,14 @@ def parse_indices(text: str, what: str = "indices") -> tuple[int, ...]:
         try:
             a, b = (int(lo), int(hi)) if sep else (int(part), int(part))
         except ValueError:
-            raise ValueError(f"{what} takes indices like 0,2 or 0-3 (or 'all'), got {shown(text)}") from None
+            raise ValueError(Message("{name} takes indices like 0,2 or 0-3 (or 'all'), got {value}",
+                                     name=Message(what), value=shown(text))) from None
         if sep and (b < a or b > MAX_INDEX):
-            raise ValueError(f"{what} ranges go from low to high, at most {MAX_INDEX}, got {shown(part)}")
+            raise ValueError(Message("{name} ranges go from low to high, at most {most}, got {value}",
+                                     name=Message(what), most=MAX_INDEX, value=shown(part)))
         if not (0 <= a <= MAX_INDEX and 0 <= b <= MAX_INDEX):
-            raise ValueError(f"{what} indices must be between 0 and {MAX_INDEX}, got {shown(part)}")
+            raise ValueError(Message("{name} indices must be between 0 and {most}, got {value}", name=Message(what),
+                                     most=MAX_INDEX, value=shown(part)))
         out.extend(range(a, b + 1))
     return tuple(sorted(set(out)))
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from dynmask_core.masks import MaskPlan, draw_seed
+from dynmask_core.messages import N_, Message
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ def fit_to_model(recipe: Any, n_layers: int, n_heads: int, causal: bool, model_n
     """
     warnings: list[str] = []
     changes: dict[str, Any] = {}
+    missing = {"layers": N_("Layers {listed} do not exist in {model} (0-{last}); {instead}."),
+               "heads": N_("Heads {listed} do not exist in {model} (0-{last}); {instead}."),
+               "layer": N_("Layer {value} does not exist in {model} (0-{last}); showing layer 0."),
+               "head": N_("Head {value} does not exist in {model} (0-{last}); showing head 0.")}
     for name, values, count in (("layers", recipe.layers, n_layers), ("heads", recipe.heads, n_heads)):
         bad = [v for v in values if count and v >= count]
         if bad and strict:
@@ -49,12 +54,13 @@ def fit_to_model(recipe: Any, n_layers: int, n_heads: int, causal: bool, model_n
         if bad:
             keep = tuple(v for v in values if v < count)
             listed = ", ".join(map(str, bad[:8])) + (" …" if len(bad) > 8 else "")
-            instead = f"using {list(keep)}" if keep else "applying to all"
-            warnings.append(f"{name} {listed} do not exist in {model_name} (0-{count - 1}); {instead}.")
+            instead = Message("using {keep}", keep=list(keep)) if keep else Message("applying to all")
+            warnings.append(Message(missing[name], listed=listed, model=model_name, last=count - 1,
+                                    instead=instead))
             changes[name] = keep
     for name, value, count in (("layer", recipe.layer, n_layers), ("head", recipe.head, n_heads)):
         if count and value >= count:
-            warnings.append(f"{name} {value} does not exist in {model_name} (0-{count - 1}); showing {name} 0.")
+            warnings.append(Message(missing[name], value=value, model=model_name, last=count - 1))
             changes[name] = 0
     if not causal and not recipe.model_causal:
         changes["model_causal"] = True

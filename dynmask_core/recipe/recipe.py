@@ -126,7 +126,7 @@ class Recipe:
         help="predicted, a class label, a token (causal LMs) or similar:<sentence> (text encoders)")
     attr_steps: int = declare(
         DEFAULT_STEPS, type="int", min=1, max=MAX_STEPS, affects="attribution", label="Integration steps",
-        url="steps", cli="--steps", widget="number", group="explain", pages=ATTRIBUTION_PAGES,
+        url="steps", cli="--steps", widget="number", group="explain", pages=ATTRIBUTION_PAGES, link_default=64,
         when=("attr_method", STEPPED),
         help="integration steps of ig and attention_attribution (more: slower, smaller convergence delta)")
 

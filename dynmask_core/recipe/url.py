@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from dynmask_core.masks import REGISTRY
-from dynmask_core.messages import names_list, shown
+from dynmask_core.messages import Message, error_message, names_list, shown
 from dynmask_core.modalities import MAX_CHARS, modality
 from dynmask_core.models.loader import default_model
-from dynmask_core.recipe.fields import PAGE_ID, Field
-from dynmask_core.samples import UPLOAD_PREFIX, samples
+from dynmask_core.recipe.fields import _SAME, PAGE_ID, Field
+from dynmask_core.samples import UPLOAD_PREFIX, samples, samples_for
 
 VERSION = 2
 KNOWN_VERSIONS = ("1", "2")
@@ -89,20 +89,22 @@ def decode_query(cls: Any, qp: Mapping[str, Any], page: str | None = None) -> tu
 
     version = raw.get("v", str(VERSION))
     if version not in KNOWN_VERSIONS:
-        warn.append(f"Link version v={shown(version)} is not known; read as v={VERSION}.")
+        warn.append(Message("Link version v={given} is not known; read as v={version}.", given=shown(version),
+                            version=VERSION))
     if _V1_TEXT in raw:  # v=1 (or a hand-written link): text= is a text input
         text = raw.pop(_V1_TEXT)
         raw.setdefault("input", "text")
         raw.setdefault("ref", text)
     unknown = sorted(k for k in raw if k != "v" and k not in by_url and not k.startswith(tuple(prefixes)))
     if unknown:
-        warn.append(f"Ignored {len(unknown)} unknown link parameter(s): {names_list(unknown)}.")
+        warn.append(Message("Ignored {n} unknown link parameter(s): {names}.", n=len(unknown),
+                            names=names_list(unknown)))
 
     pages = cls.known_pages()
     fallback = page or "playground"
     link_page = raw.get("page", fallback)
     if (pages is not None and link_page not in pages) or (pages is None and not PAGE_ID.match(link_page)):
-        warn.append(f"Unknown page {shown(link_page)}; opening {fallback}.")
+        warn.append(Message("Unknown page {page}; opening {fallback}.", page=shown(link_page), fallback=fallback))
         link_page = fallback
     page = page or link_page
     base = cls.default(page)
@@ -115,24 +117,28 @@ def decode_query(cls: Any, qp: Mapping[str, Any], page: str | None = None) -> tu
         if spec.name == "input_ref":
             text = text[:MAX_CHARS]
             if not text.strip():
-                warn.append("Empty input in the link; using the first example.")
+                warn.append(Message("Empty input in the link; using the first example."))
                 continue
         if spec.type == "strategy":
             if text not in REGISTRY:
-                warn.append(f"Unknown strategy {shown(text)}; using {base.values()[spec.name]!r} (its parameters in "
-                            f"the link were ignored). Known: {', '.join(REGISTRY)}.")
+                warn.append(Message("Unknown strategy {given}; using {default} (its parameters in the link were "
+                                    "ignored). Known: {known}.", given=shown(text),
+                                    default=repr(base.values()[spec.name]), known=", ".join(REGISTRY)))
                 raw = {k: v for k, v in raw.items() if not k.startswith(_params_of(specs, spec.name).url + ".")}
                 continue
             values[spec.name] = text
             continue
         if spec.name == "model" and not text.strip():
-            warn.append(f"Empty model in the link; using {base.model!r}.")
+            warn.append(Message("Empty model in the link; using {model}.", model=repr(base.model)))
             continue
         try:
             values[spec.name] = spec.parse(text, spec.label)
         except ValueError as err:
-            warn.append(f"{_reason(err)}; using {_default_text(spec, base)}.")
+            warn.append(Message("{reason}; using {default}.", reason=_reason(err), default=_default_text(spec, base)))
 
+    if "v" in raw:  # a link written before a default changed lacks the field: it reads the old default
+        values.update({spec.name: spec.link_default for spec in specs if spec.link_default is not _SAME
+                       and spec.used_on(page) and spec.url not in raw and spec.name not in values})
     _check_input(values, base, warn)
 
     op = values.get("op", base.op)
@@ -142,7 +148,8 @@ def decode_query(cls: Any, qp: Mapping[str, Any], page: str | None = None) -> tu
         given = {k[len(prefix):]: v for k, v in raw.items() if k.startswith(prefix)}
         if spec.of == "strategy2" and single:
             if given:
-                warn.append(f"Ignored {names_list([prefix + k for k in given])}: no second strategy (op=none).")
+                warn.append(Message("Ignored {names}: no second strategy (op=none).",
+                                    names=names_list([prefix + k for k in given])))
             values.pop("strategy2", None)
             values[spec.name] = ()
             continue
@@ -154,7 +161,7 @@ def decode_query(cls: Any, qp: Mapping[str, Any], page: str | None = None) -> tu
     try:
         recipe = cls(**{**base.values(), **values})
     except ValueError as err:  # should not happen: every value was checked above
-        warn.append(f"The link could not be read ({_reason(err)}); opening the defaults.")
+        warn.append(Message("The link could not be read ({reason}); opening the defaults.", reason=_reason(err)))
         recipe = base
     return recipe, warn
 
@@ -166,21 +173,22 @@ def _check_input(values: dict[str, Any], base: Any, warn: list[str]) -> None:
     if modality(kind).inline:
         return
     ref = str(values.get("input_ref", ""))
-    first = next(iter(samples(kind)), None)
-    if ref.startswith(UPLOAD_PREFIX):
-        warn.append("This link names an uploaded file, which a link cannot carry: upload it again"
-                    + (f" (showing the sample {first.id!r} meanwhile)." if first else "."))
-        values.pop("input_ref")
-        ref = ""
     if "model" not in values:
         values["model"] = default_model(kind)
+    first = next(iter(samples_for(kind, values["model"])), None)  # a photo is not the first thing a shapes model sees
+    if ref.startswith(UPLOAD_PREFIX):
+        warn.append(Message("This link names an uploaded file, which a link cannot carry: upload it again (showing "
+                            "the sample {sample} meanwhile).", sample=repr(first.id)) if first else
+                    Message("This link names an uploaded file, which a link cannot carry: upload it again."))
+        values.pop("input_ref")
+        ref = ""
     if first is None:
-        warn.append(f"This build has no {kind} sample; opening the text example.")
+        warn.append(Message("This build has no {kind} sample; opening the text example.", kind=Message(kind)))
         values.pop("input_kind", None)
         values.pop("input_ref", None)
     elif ref and ref not in {s.id for s in samples(kind)}:
-        warn.append(f"Unknown {kind} sample {shown(ref)}; showing {first.id!r}. Known: "
-                    f"{', '.join(s.id for s in samples(kind))}.")
+        warn.append(Message("Unknown {kind} sample {given}; showing {sample}. Known: {known}.", kind=Message(kind),
+                            given=shown(ref), sample=repr(first.id), known=", ".join(s.id for s in samples(kind))))
         values["input_ref"] = first.id
     elif not ref:
         values["input_ref"] = first.id
@@ -196,8 +204,8 @@ def _strategy_params(strategy: str, given: dict[str, str], warn: list[str]) -> d
     known = {p.name: p for p in entry.params}
     unknown = [n for n in given if n not in known]
     if unknown:
-        warn.append(f"{strategy} has no parameter {names_list(unknown)} (its parameters: "
-                    f"{', '.join(known) or 'none'}); ignored.")
+        warn.append(Message("{strategy} has no parameter {names} (its parameters: {known}); ignored.",
+                            strategy=strategy, names=names_list(unknown), known=", ".join(known) or "none"))
     out: dict[str, Any] = {}
     for name, raw in given.items():
         if name not in known:
@@ -206,17 +214,21 @@ def _strategy_params(strategy: str, given: dict[str, str], warn: list[str]) -> d
         try:
             out[name] = param.coerce(raw, strategy)
         except ValueError as err:
-            warn.append(f"{_reason(err)}; using the default {param.name}={param.default}.")
+            warn.append(Message("{reason}; using the default {name}={default}.", reason=_reason(err), name=param.name,
+                                default=param.default))
     return out
 
 
 def _reason(err: Exception) -> str:
-    return str(err)[:300]
+    """The error's words (its :class:`~dynmask_core.messages.Message` when it has one), at most 300 characters."""
+    said = error_message(err)
+    return said if isinstance(said, Message) and len(said) <= 300 else str(err)[:300]
 
 
 def _default_text(spec: Field, base: Any) -> str:
     if spec.type == "seed":
-        return "a new random seed"
+        return Message("a new random seed")
     if spec.type == "indices":
-        return f"all {spec.name}"
+        return Message("all layers") if spec.name == "layers" else Message("all heads") if spec.name == "heads" else \
+            f"all {spec.name}"
     return repr(getattr(base, spec.name))

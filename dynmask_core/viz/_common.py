@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from dynmask_core._arrays import as_array  # noqa: F401  (re-exported for the figure builders)
+from dynmask_core.messages import N_, Message
 
 #: Largest side of a single heatmap sent to the browser (a 512 x 512 float32 matrix is ~1.8 MB of JSON).
 MAX_SIDE = 512
@@ -92,12 +93,15 @@ def pooled_axis(labels: Sequence[str], factor: int) -> list[str]:
     return [f"{i}-{min(i + factor, n) - 1}" for i in range(0, n, factor)]
 
 
-def pooling_note(n: int, factor: int, what: str = "matrix") -> str:
-    """Caption text that says a matrix was downsampled for display (empty when it was not)."""
+def pooling_note(n: int, factor: int, what: str = "matrix") -> Message | str:
+    """Caption text that says a matrix (or ``"matrices"``) was downsampled for display (empty when it was not)."""
     if factor <= 1:
         return ""
-    return (f"{n} tokens: the {what} is average-pooled in {factor}x{factor} blocks for display "
-            f"({math.ceil(n / factor)}x{math.ceil(n / factor)} cells). Downloads hold the full data.")
+    template = (N_("{n} tokens: the matrices are average-pooled in {f}x{f} blocks for display ({c}x{c} cells). "
+                   "Downloads hold the full data.") if what == "matrices" else
+                N_("{n} tokens: the matrix is average-pooled in {f}x{f} blocks for display ({c}x{c} cells). "
+                   "Downloads hold the full data."))
+    return Message(template, n=n, f=factor, c=math.ceil(n / factor))
 
 
 def rounded(matrix: np.ndarray, decimals: int = 3) -> np.ndarray:

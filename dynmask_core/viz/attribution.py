@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from dynmask_core.messages import N_, Translate, english
 from dynmask_core.viz._common import as_array, inert, inert_template, token_axis
 from dynmask_core.viz.image import _base, _display, _grid_lines
 
@@ -56,13 +57,17 @@ def token_html(tokens: Sequence[str], values: Any, scale: float, title: str = ""
     return f'{head}<div style="line-height:2.1">{"".join(chips)}</div>'
 
 
-def legend_html(scale: float, what: str = "attribution") -> str:
-    """A small colour bar: -scale (red) .. 0 (white) .. +scale (blue)."""
+def legend_html(scale: float, what: str = "attribution", tr: Translate = english) -> str:
+    """A small colour bar: -scale (red) .. 0 (white) .. +scale (blue); its words through ``tr`` (``what`` is
+    ``"attribution"`` or ``"target"``)."""
     stops = ", ".join(f"rgb{diverging_rgb(x * scale, scale)} {int((x + 1) * 50)}%" for x in (-1, -0.5, 0, 0.5, 1))
+    down = (tr(N_("{value} (pushes the target down)")) if what == "target" else
+            tr(N_("{value} (pushes the attribution down)"))).format(value=f"{-scale:+.3g}")
+    up = tr(N_("{value} (pushes it up)")).format(value=f"{scale:+.3g}")
     return (f'<div style="display:flex;align-items:center;gap:8px;font-size:13px">'
-            f'<span>{-scale:+.3g} (pushes the {html.escape(what)} down)</span>'
+            f'<span>{html.escape(down)}</span>'
             f'<span style="width:160px;height:12px;background:linear-gradient(90deg, {stops});border-radius:3px">'
-            f'</span><span>{scale:+.3g} (pushes it up)</span></div>')
+            f'</span><span>{html.escape(up)}</span></div>')
 
 
 def pixel_overlay_figure(image: Any, values: Any, title: str, scale: float, opacity: float = 0.6,
@@ -79,7 +84,8 @@ def pixel_overlay_figure(image: Any, values: Any, title: str, scale: float, opac
         z=np.round(v, 6), x=[(c + 0.5) * w / cols - 0.5 for c in range(cols)],
         y=[(r + 0.5) * h / rows - 0.5 for r in range(rows)], zmin=-scale, zmax=scale, colorscale=OVERLAY_DIVERGING,
         opacity=float(opacity), zsmooth=False, colorbar={"title": {"text": inert(label)}, "thickness": 14},
-        hovertemplate="row %{y:.0f}, column %{x:.0f}<br>" + inert_template(label) + " %{z:.4f}<extra></extra>",
+        hovertemplate=N_("row %{y:.0f}, column %{x:.0f}") + "<br>" + inert_template(label)
+        + " %{z:.4f}<extra></extra>",
     ))
     return fig
 
@@ -87,7 +93,7 @@ def pixel_overlay_figure(image: Any, values: Any, title: str, scale: float, opac
 def positions_figure(labels: Sequence[str], series: dict[str, Any], title: str,
                      label: str = "attribution") -> go.Figure:
     """Grouped bars: one score per position for each series (masked, unmasked)."""
-    colors = {"masked": "#1f4e99", "unmasked": "#e07b00", "difference": "#6a3d9a"}
+    colors = {N_("masked"): "#1f4e99", N_("unmasked"): "#e07b00", N_("difference"): "#6a3d9a"}  # names: the legend
     x = token_axis(labels)
     fig = go.Figure()
     for name, values in series.items():
@@ -109,8 +115,8 @@ def head_importance_figure(importance: Any, title: str, zmax: float | None = Non
     fig = go.Figure(go.Heatmap(
         z=np.round(v, 6), x=[f"H{h}" for h in range(heads)], y=[f"L{layer}" for layer in range(layers)],
         colorscale="Viridis", zmin=0.0, zmax=zmax or float(v.max()) or 1.0,
-        colorbar={"title": {"text": "importance"}, "thickness": 14},
-        hovertemplate="layer %{y}, head %{x}: %{z:.4g}<extra></extra>"))
+        colorbar={"title": {"text": N_("importance")}, "thickness": 14},
+        hovertemplate=N_("layer %{y}, head %{x}: %{z:.4g}<extra></extra>")))
     for layer, head in off:
         if layer < layers and head < heads:
             fig.add_shape(type="rect", x0=head - 0.5, x1=head + 0.5, y0=layer - 0.5, y1=layer + 0.5,

@@ -9,10 +9,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dynmask_core.messages import N_
 from dynmask_core.viz._common import as_array, inert, inert_template
 
 SPECTROGRAM_SCALE = "Greys"
-LINE_COLORS = {"masked": "#1f4e99", "baseline": "#e07b00", "unmasked": "#e07b00", "difference": "#6a3d9a"}
+LINE_COLORS = {N_("masked"): "#1f4e99", N_("baseline"): "#e07b00", N_("unmasked"): "#e07b00",
+               N_("difference"): "#6a3d9a"}  # the curves' names are the legend's words
 
 
 def log_spectrogram(wave: Any, rate: int, window_s: float = 0.025, hop_s: float = 0.010,
@@ -66,16 +68,16 @@ def time_figure(wave: Any, rate: int, curves: Mapping[str, Any], seconds_per_ste
                               opacity=0.35, line_width=0)
     fig.update_layout(title={"text": inert(title), "x": 0.0}, height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       font={"size": 14}, legend={"orientation": "h", "y": -0.2})
-    fig.update_xaxes(title_text="time (s)", range=[0, max(float(times[-1]) if times.size else 0.0,
+    fig.update_xaxes(title_text=N_("time (s)"), range=[0, max(float(times[-1]) if times.size else 0.0,
                                                           seconds_per_step * max(len(as_array(c).reshape(-1))
                                                                                  for c in curves.values()))])
-    fig.update_yaxes(title_text="frequency (Hz)", secondary_y=False)
+    fig.update_yaxes(title_text=N_("frequency (Hz)"), secondary_y=False)
     fig.update_yaxes(title_text=inert(label), secondary_y=True, rangemode="normal" if signed else "tozero",
                      showgrid=False, zeroline=signed, zerolinecolor="#888", zerolinewidth=1)
     return fig
 
 
-def waveform_figure(wave: Any, rate: int, title: str = "The recording", max_points: int = 4000) -> go.Figure:
+def waveform_figure(wave: Any, rate: int, title: str = N_("The recording"), max_points: int = 4000) -> go.Figure:
     """The waveform over time (decimated to at most ``max_points`` min/max pairs for the page)."""
     x = as_array(wave, np.float64).reshape(-1)
     step = max(1, int(np.ceil(x.size / max_points)))
@@ -86,6 +88,6 @@ def waveform_figure(wave: Any, rate: int, title: str = "The recording", max_poin
                                 mode="lines", line={"color": "#1f4e99", "width": 1}, hoverinfo="skip")])
     fig.update_layout(title={"text": inert(title), "x": 0.0}, height=200, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       font={"size": 14}, showlegend=False)
-    fig.update_xaxes(title_text="time (s)")
-    fig.update_yaxes(title_text="amplitude", range=[-1.05, 1.05])
+    fig.update_xaxes(title_text=N_("time (s)"))
+    fig.update_yaxes(title_text=N_("amplitude"), range=[-1.05, 1.05])
     return fig

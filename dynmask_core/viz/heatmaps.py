@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from dynmask_core.messages import N_
 from dynmask_core.viz._common import (
     MAX_SIDE,
     as_array,
@@ -64,8 +65,8 @@ def _figure(trace: go.Heatmap, title: str, n: int, height: int | None) -> go.Fig
     return go.Figure(trace, layout={
         "title": {"text": inert(title), "x": 0.0, "xanchor": "left"}, "height": side,
         "margin": margin, "font": _FONT, "plot_bgcolor": "white",
-        "xaxis": {"title": {"text": "key (attended to)"}, "tickangle": _TICK_ANGLE, "side": "bottom", **axis},
-        "yaxis": {"title": {"text": "query (attending)"}, "autorange": "reversed", **axis}})
+        "xaxis": {"title": {"text": N_("key (attended to)")}, "tickangle": _TICK_ANGLE, "side": "bottom", **axis},
+        "yaxis": {"title": {"text": N_("query (attending)")}, "autorange": "reversed", **axis}})
 
 
 def _axes(tokens: Sequence[str], n_q: int, n_k: int, factor: int, block: int = 1,
@@ -79,7 +80,7 @@ def _axes(tokens: Sequence[str], n_q: int, n_k: int, factor: int, block: int = 1
     return pooled_axis(queries, factor), pooled_axis(keys, factor)
 
 
-def mask_figure(mask: Any, tokens: Sequence[str], title: str = "Mask applied", max_side: int = MAX_SIDE,
+def mask_figure(mask: Any, tokens: Sequence[str], title: str = N_("Mask applied"), max_side: int = MAX_SIDE,
                 height: int | None = None, block: int = 1, window: tuple[int, int] | None = None) -> go.Figure:
     """The boolean mask as two colours: allowed (dark blue) and blocked (light grey).
 
@@ -102,19 +103,19 @@ def mask_figure(mask: Any, tokens: Sequence[str], title: str = "Mask applied", m
     if factor == 1 and block == 1:
         z = m.astype(np.uint8)
         scale = [[0.0, BLOCKED_COLOR], [0.5, BLOCKED_COLOR], [0.5, ALLOWED_COLOR], [1.0, ALLOWED_COLOR]]
-        colorbar = {"tickvals": [0.25, 0.75], "ticktext": ["blocked", "allowed"], "len": 0.4, "thickness": 14}
-        hover = "query %{y}<br>key %{x}<br>allowed (1) or blocked (0): %{z}<extra></extra>"
+        colorbar = {"tickvals": [0.25, 0.75], "ticktext": [N_("blocked"), N_("allowed")], "len": 0.4, "thickness": 14}
+        hover = N_("query %{y}<br>key %{x}<br>allowed (1) or blocked (0): %{z}<extra></extra>")
     else:
         z = rounded(pool2d(m, factor), 2)
         scale = [[0.0, BLOCKED_COLOR], [1.0, ALLOWED_COLOR]]
-        colorbar = {"title": {"text": "fraction<br>allowed"}, "len": 0.6, "thickness": 14}
-        hover = "queries %{y}<br>keys %{x}<br>allowed: %{z:.0%}<extra></extra>"
+        colorbar = {"title": {"text": N_("fraction<br>allowed")}, "len": 0.6, "thickness": 14}
+        hover = N_("queries %{y}<br>keys %{x}<br>allowed: %{z:.0%}<extra></extra>")
     trace = go.Heatmap(z=z, x=x, y=y, zmin=0, zmax=1, colorscale=scale, colorbar=colorbar, xgap=0 if q > 40 else 1,
                        ygap=0 if q > 40 else 1, hovertemplate=hover)
     return _figure(trace, title, min(q, max_side), height)
 
 
-def attention_figure(attention: Any, tokens: Sequence[str], title: str = "Attention weights",
+def attention_figure(attention: Any, tokens: Sequence[str], title: str = N_("Attention weights"),
                      zmax: float | None = None, max_side: int = MAX_SIDE, height: int | None = None,
                      block: int = 1, window: tuple[int, int] | None = None) -> go.Figure:
     """Attention probabilities of one layer and head.
@@ -139,12 +140,12 @@ def attention_figure(attention: Any, tokens: Sequence[str], title: str = "Attent
     z = rounded(pool2d(a, factor))
     top = float(zmax) if zmax is not None else float(np.nanmax(z)) if z.size else 1.0
     trace = go.Heatmap(z=z, x=x, y=y, zmin=0, zmax=max(top, 1e-6), colorscale=ATTENTION_SCALE,
-                       colorbar={"title": {"text": "weight"}, "len": 0.6, "thickness": 14},
-                       hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>")
+                       colorbar={"title": {"text": N_("weight")}, "len": 0.6, "thickness": 14},
+                       hovertemplate=N_("query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>"))
     return _figure(trace, title, min(q, max_side), height)
 
 
-def diff_figure(diff: Any, tokens: Sequence[str], title: str = "Masked minus baseline attention",
+def diff_figure(diff: Any, tokens: Sequence[str], title: str = N_("Masked minus baseline attention"),
                 limit: float | None = None, max_side: int = MAX_SIDE, height: int | None = None,
                 block: int = 1, window: tuple[int, int] | None = None) -> go.Figure:
     """A signed difference on a diverging scale centred on 0 (blue = more weight, red = less).
@@ -170,6 +171,6 @@ def diff_figure(diff: Any, tokens: Sequence[str], title: str = "Masked minus bas
     lim = float(limit) if limit is not None else float(np.nanmax(np.abs(z))) if z.size else 1.0
     lim = max(lim, 1e-3)
     trace = go.Heatmap(z=z, x=x, y=y, zmid=0, zmin=-lim, zmax=lim, colorscale=DIFF_SCALE,
-                       colorbar={"title": {"text": "change"}, "len": 0.6, "thickness": 14},
-                       hovertemplate="query %{y}<br>key %{x}<br>change %{z:+.3f}<extra></extra>")
+                       colorbar={"title": {"text": N_("change")}, "len": 0.6, "thickness": 14},
+                       hovertemplate=N_("query %{y}<br>key %{x}<br>change %{z:+.3f}<extra></extra>"))
     return _figure(trace, title, min(q, max_side), height)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from dynmask_core.messages import N_
 from dynmask_core.viz._common import as_array, inert, inert_template
 
 #: Attention over a picture: each stop lighter (CIE L* 32 -> 99, dark red to pale yellow) and more opaque than the one
@@ -65,7 +66,7 @@ def _grid_lines(fig: go.Figure, h: int, w: int, grid: tuple[int, int]) -> None:
                       line={"color": "rgba(255,255,255,0.55)", "width": 1})
 
 
-def patch_grid_figure(image: Any, grid: tuple[int, int], title: str = "The input and its patches",
+def patch_grid_figure(image: Any, grid: tuple[int, int], title: str = N_("The input and its patches"),
                       highlight: tuple[int, int] | None = None) -> go.Figure:
     """The picture as the model sees it (resized to its input size) with the patch grid drawn on it.
 
@@ -114,7 +115,7 @@ def patch_overlay_figure(image: Any, values: Any, title: str, opacity: float = 0
         y=[(r + 0.5) * h / rows - 0.5 for r in range(rows)], zmin=0.0, zmax=top or 1.0, colorscale=colorscale,
         opacity=float(opacity), zsmooth=False, customdata=where,
         colorbar={"title": {"text": inert(label)}, "thickness": 14},
-        hovertemplate="patch row %{customdata[0]}, column %{customdata[1]}<br>" + inert_template(label)
+        hovertemplate=N_("patch row %{customdata[0]}, column %{customdata[1]}") + "<br>" + inert_template(label)
         + " %{z:.4f}<extra></extra>",
     ))
     return fig

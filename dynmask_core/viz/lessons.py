@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from dynmask_core.messages import N_
 from dynmask_core.viz._common import as_array, inert, inert_template
 
 NEG_INF_TEXT = "−∞"
@@ -61,6 +62,6 @@ def pitfall_figure(keys: Sequence[str], rows: Mapping[str, Any], title: str) -> 
                              hovertemplate="%{x}: %{y:.4f}<extra>" + inert_template(name) + "</extra>"))
     fig.update_layout(barmode="group", title={"text": inert(title), "x": 0.0}, height=380, yaxis_range=[0, 1.1],
                       margin={"l": 10, "r": 10, "t": 50, "b": 10}, font={"size": 14},
-                      legend={"orientation": "h", "y": -0.2}, yaxis_title="weight")
+                      legend={"orientation": "h", "y": -0.2}, yaxis_title=N_("weight"))
     fig.update_xaxes(type="category")
     return fig

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from dynmask_core.messages import N_, Message
 from dynmask_core.viz._common import MODEL_VIEW_SIDE, as_array, inert, pool2d, pool_factor, rounded
 
 #: Upper bound on the number of cells of the whole grid (~0.6 MB of JSON as float32).
@@ -30,17 +31,20 @@ def model_view_cell(n_tokens: int, n_layers: int, n_heads: int, cell: int = MODE
     return factor, math.ceil(n_tokens / factor)
 
 
-def model_view_note(n_tokens: int, n_layers: int, n_heads: int) -> str:
-    """Caption that says how the grid was downsampled (always says what a tile is)."""
+def model_view_note(n_tokens: int, n_layers: int, n_heads: int, what: str = "attention") -> Message:
+    """Caption that says how the grid was downsampled (always says what a tile is); ``what`` is ``"attention"`` or
+    ``"pooled attention"`` (a long run's block means)."""
     factor, side = model_view_cell(n_tokens, n_layers, n_heads)
-    base = (f"{n_layers} layers (rows) x {n_heads} heads (columns); "
-            f"each tile is one head's {n_tokens}x{n_tokens} attention")
+    tile = (Message("each tile is one head's {n}x{n} pooled attention", n=n_tokens) if what == "pooled attention"
+            else Message("each tile is one head's {n}x{n} attention", n=n_tokens))
     if factor == 1:
-        return base + ", shown in full."
-    return base + f", average-pooled in {factor}x{factor} blocks to {side}x{side} cells for display."
+        return Message("{layers} layers (rows) x {heads} heads (columns); {tile}, shown in full.", layers=n_layers,
+                       heads=n_heads, tile=tile)
+    return Message("{layers} layers (rows) x {heads} heads (columns); {tile}, average-pooled in {f}x{f} blocks to "
+                   "{side}x{side} cells for display.", layers=n_layers, heads=n_heads, tile=tile, f=factor, side=side)
 
 
-def model_view_figure(attention: Any, title: str = "Model view: all layers x heads", zmax: float | None = None,
+def model_view_figure(attention: Any, title: str = N_("Model view: all layers x heads"), zmax: float | None = None,
                       highlight: tuple[int, int] | None = None) -> go.Figure:
     """All ``L x H`` attention matrices tiled into one heatmap.
 
@@ -67,8 +71,8 @@ def model_view_figure(attention: Any, title: str = "Model view: all layers x hea
     top = float(zmax) if zmax is not None else float(np.percentile(finite, 99)) if finite.size else 1.0
     fig = go.Figure(go.Heatmap(
         z=rounded(grid), zmin=0, zmax=max(top, 1e-6), colorscale="Blues", hoverongaps=False,
-        colorbar={"title": {"text": "weight"}, "len": 0.5, "thickness": 14},
-        hovertemplate="weight %{z:.3f}<extra></extra>",
+        colorbar={"title": {"text": N_("weight")}, "len": 0.5, "thickness": 14},
+        hovertemplate=N_("weight %{z:.3f}<extra></extra>"),
     ))
     fig.update_xaxes(tickvals=[h * (sk + 1) + (sk - 1) / 2 for h in range(n_heads)],
                      ticktext=[f"H{h}" for h in range(n_heads)], showgrid=False, zeroline=False, side="top")

@@ -14,19 +14,20 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dynmask_core.messages import N_, Translate, english
 from dynmask_core.viz._common import inert, roomy_margins, widest
 
 BASELINE_COLOR = "#7f8c9b"  # grey: no extra mask
 MASKED_COLOR = "#1f4e99"  # blue: with the mask
-BASELINE_NAME = "baseline (no extra mask)"
-MASKED_NAME = "masked"
+BASELINE_NAME = N_("baseline (no extra mask)")
+MASKED_NAME = N_("masked")
 #: At most this many classes are drawn as bars (the most probable in either run); the rest are summed in one line.
 MAX_CLASS_BARS = 12
 _TRACK = "#eef1f5"
 
 
 def sentiment_figure(baseline: Mapping[str, float], masked: Mapping[str, float],
-                     title: str = "Class probabilities: baseline vs masked") -> go.Figure:
+                     title: str = N_("Class probabilities: baseline vs masked")) -> go.Figure:
     """Grouped bars of the class probabilities of both runs.
 
     Args:
@@ -49,7 +50,8 @@ def sentiment_figure(baseline: Mapping[str, float], masked: Mapping[str, float],
                text=[f"{masked.get(n, 0.0):.1%}" for n in names], textposition="outside"),
     ], layout={"barmode": "group", "title": {"text": inert(title), "x": 0.0}, "height": 360, "font": {"size": 14},
                "xaxis": {"automargin": True},
-               "yaxis": {"range": [0, 1.12], "tickformat": ".0%", "title": {"text": "probability"}, "automargin": True},
+               "yaxis": {"range": [0, 1.12], "tickformat": ".0%", "title": {"text": N_("probability")},
+                         "automargin": True},
                "legend": {"orientation": "h", "y": -0.15}, "margin": margin})
 
 
@@ -59,7 +61,7 @@ def _show(token: str) -> str:
 
 
 def next_token_figure(baseline: Sequence[Mapping[str, Any]], masked: Sequence[Mapping[str, Any]],
-                      title: str = "Next token: top 5 before and after") -> go.Figure:
+                      title: str = N_("Next token: top 5 before and after")) -> go.Figure:
     """Two horizontal bar charts of the top-5 next tokens (baseline left, masked right).
 
     Args:
@@ -97,10 +99,10 @@ def _bar(prob: float, color: str, label: str, strong: bool = False) -> str:
             f'<span style="{weight}font-variant-numeric:tabular-nums;text-align:right">{prob:.1%}</span>')
 
 
-def _legend() -> str:
+def _legend(tr: Translate = english) -> str:
     swatch = '<span style="display:inline-block;width:0.8em;height:0.8em;background:{};margin:0 0.3em 0 1em"></span>'
-    return (f'<div style="font-size:0.85em;margin-top:0.4em">{swatch.format(BASELINE_COLOR)}{BASELINE_NAME}'
-            f'{swatch.format(MASKED_COLOR)}{MASKED_NAME}</div>')
+    return (f'<div style="font-size:0.85em;margin-top:0.4em">{swatch.format(BASELINE_COLOR)}'
+            f'{html.escape(tr(BASELINE_NAME))}{swatch.format(MASKED_COLOR)}{html.escape(tr(MASKED_NAME))}</div>')
 
 
 def _figure_html(title: str, body: str, kind: str) -> str:
@@ -110,7 +112,8 @@ def _figure_html(title: str, body: str, kind: str) -> str:
 
 
 def class_bars_html(baseline: Mapping[str, float], masked: Mapping[str, float],
-                    title: str = "Class probabilities: baseline vs masked", limit: int = MAX_CLASS_BARS) -> str:
+                    title: str = N_("Class probabilities: baseline vs masked"), limit: int = MAX_CLASS_BARS,
+                    tr: Translate = english) -> str:
     """The class probabilities of both runs as HTML bars: per class, the baseline bar (grey) over the masked one
     (blue), each with its value. Labels are escaped (a Hub model names its own classes).
 
@@ -120,6 +123,7 @@ def class_bars_html(baseline: Mapping[str, float], masked: Mapping[str, float],
         title: The caption.
         limit: More classes than this: only the ``limit`` most probable in either run are drawn, in the model's
             order, and one line sums the others.
+        tr: The page's translator of the words (the title included); default English.
 
     Returns:
         An HTML ``<figure>`` with inline styles only (no script, no class the page must define).
@@ -134,22 +138,23 @@ def class_bars_html(baseline: Mapping[str, float], masked: Mapping[str, float],
         b, m = float(baseline[name]), float(masked.get(name, 0.0))
         label = html.escape(str(name))
         rows.append(f'<span style="grid-row:span 2;overflow-wrap:anywhere">{label}</span>'
-                    f'{_bar(b, BASELINE_COLOR, f"{name}, {BASELINE_NAME}")}'
-                    f'{_bar(m, MASKED_COLOR, f"{name}, {MASKED_NAME}", strong=True)}'
+                    f'{_bar(b, BASELINE_COLOR, f"{name}, {tr(BASELINE_NAME)}")}'
+                    f'{_bar(m, MASKED_COLOR, f"{name}, {tr(MASKED_NAME)}", strong=True)}'
                     '<span style="grid-column:1/-1;height:0.35em"></span>')
     rest = ""
     if len(shown) < len(labels):
         others = [n for n in labels if n not in set(shown)]
-        rest = (f'<div style="font-size:0.85em;opacity:0.8">{len(others)} other classes: '
-                f'{sum(baseline[n] for n in others):.1%} baseline, {sum(masked.get(n, 0.0) for n in others):.1%} '
-                'masked together.</div>')
+        said = tr("{n} other classes: {b} baseline, {m} masked together.").format(
+            n=len(others), b=f"{sum(baseline[n] for n in others):.1%}",
+            m=f"{sum(masked.get(n, 0.0) for n in others):.1%}")
+        rest = f'<div style="font-size:0.85em;opacity:0.8">{html.escape(said)}</div>'
     grid = ('<div style="display:grid;grid-template-columns:minmax(4em,max-content) minmax(6em,1fr) 4.2em;'
             f'column-gap:0.6em;row-gap:2px;align-items:center">{"".join(rows)}</div>')
-    return _figure_html(title, grid + rest + _legend(), "classes")
+    return _figure_html(tr(title), grid + rest + _legend(tr), "classes")
 
 
 def next_token_bars_html(baseline: Sequence[Mapping[str, Any]], masked: Sequence[Mapping[str, Any]],
-                         title: str = "Next token: top 5 before and after") -> str:
+                         title: str = N_("Next token: top 5 before and after"), tr: Translate = english) -> str:
     """The top-5 next tokens of both runs as HTML bars, side by side (baseline left, masked right); a token of the
     masked list that is not in the baseline's top 5 is marked *new*. Tokens are escaped and their spaces shown.
 
@@ -157,28 +162,29 @@ def next_token_bars_html(baseline: Sequence[Mapping[str, Any]], masked: Sequence
         baseline: ``[{"token": str, "prob": float}, ...]`` without the extra mask, most likely first.
         masked: The same with the mask.
         title: The caption.
+        tr: The page's translator of the words (the title included); default English.
 
     Returns:
         An HTML ``<figure>`` with inline styles only.
     """
     before = {str(r["token"]) for r in baseline}
     columns = []
-    for rows, name, color in ((baseline, BASELINE_NAME, BASELINE_COLOR), (masked, MASKED_NAME, MASKED_COLOR)):
+    for rows, name, color in ((baseline, tr(BASELINE_NAME), BASELINE_COLOR), (masked, tr(MASKED_NAME), MASKED_COLOR)):
         cells = []
         for i, row in enumerate(rows):
             token = str(row["token"])
-            new = (' <span style="font-size:0.75em;color:#b3261e">new</span>'
+            new = (f' <span style="font-size:0.75em;color:#b3261e">{html.escape(tr("new"))}</span>'
                    if rows is masked and token not in before else "")
             cells.append(f'<span style="font-variant-numeric:tabular-nums">{i + 1}.</span>'
                          f'<code style="white-space:pre;overflow-wrap:anywhere">{html.escape(_show(token))}</code>'
                          f'{_bar(float(row["prob"]), color, f"{_show(token)}, {name}", strong=i == 0)}'
                          f'<span>{new}</span>')
-        columns.append(f'<div><div style="color:{color};font-weight:600;margin-bottom:0.3em">{name}</div>'
+        columns.append(f'<div><div style="color:{color};font-weight:600;margin-bottom:0.3em">{html.escape(name)}</div>'
                        '<div style="display:grid;grid-template-columns:1.6em minmax(3em,max-content) minmax(4em,1fr) '
                        f'4.2em 2.2em;column-gap:0.5em;row-gap:4px;align-items:center">{"".join(cells)}</div></div>')
     body = ('<div style="display:grid;grid-template-columns:repeat(auto-fit,minmax(18em,1fr));column-gap:2em;'
             f'row-gap:1em">{"".join(columns)}</div>')
-    return _figure_html(title, body, "next-token")
+    return _figure_html(tr(title), body, "next-token")
 
 
 def output_figure(baseline: Any, masked: Any) -> Any:
@@ -191,10 +197,11 @@ def output_figure(baseline: Any, masked: Any) -> Any:
     return None
 
 
-def output_bars_html(baseline: Any, masked: Any) -> str | None:
-    """The same as plain HTML bars (what the app's page shows), or None for a task with nothing to draw."""
+def output_bars_html(baseline: Any, masked: Any, tr: Translate = english) -> str | None:
+    """The same as plain HTML bars (what the app's page shows, its words through ``tr``), or None for a task with
+    nothing to draw."""
     if baseline.task == "classification":
-        return class_bars_html(baseline.summary()["probs"], masked.summary()["probs"])
+        return class_bars_html(baseline.summary()["probs"], masked.summary()["probs"], tr=tr)
     if baseline.task == "next_token":
-        return next_token_bars_html(baseline.summary()["top5"], masked.summary()["top5"])
+        return next_token_bars_html(baseline.summary()["top5"], masked.summary()["top5"], tr=tr)
     return None

@@ -10,15 +10,20 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dynmask_core.messages import N_
 from dynmask_core.viz._common import as_array, inert
 
 #: Summary name -> (what it is, colour bar title, hover format).
 STAT_TEXT = {
-    "entropy": ("Entropy of each row's weights, averaged over the queries (nats; 0 = all on one key)", "nats", ".3f"),
-    "distance": ("Mean attention distance |query - key|, weighted by the weights (tokens)", "tokens", ".1f"),
-    "sink": ("Share of attention on the first token (the attention sink)", "share", ".3f"),
-    "allowed": ("Fraction of query-key pairs the masks allowed (the density)", "fraction", ".3f"),
+    "entropy": (N_("Entropy of each row's weights, averaged over the queries (nats; 0 = all on one key)"), N_("nats"),
+                ".3f"),
+    "distance": (N_("Mean attention distance |query - key|, weighted by the weights (tokens)"), N_("tokens"), ".1f"),
+    "sink": (N_("Share of attention on the first token (the attention sink)"), N_("share"), ".3f"),
+    "allowed": (N_("Fraction of query-key pairs the masks allowed (the density)"), N_("fraction"), ".3f"),
 }
+#: The hover line of each format of :data:`STAT_TEXT`.
+_HOVER = {".3f": N_("layer %{y}, head %{x}: %{z:.3f}<extra></extra>"),
+          ".1f": N_("layer %{y}, head %{x}: %{z:.1f}<extra></extra>")}
 
 
 def head_stats_figure(masked: Any, baseline: Any, stat: str, highlight: tuple[int, int] | None = None
@@ -34,13 +39,13 @@ def head_stats_figure(masked: Any, baseline: Any, stat: str, highlight: tuple[in
     m, b = as_array(masked, np.float64), as_array(baseline, np.float64)
     layers, heads = m.shape
     top = float(max(np.nanmax(m), np.nanmax(b), 1e-9))
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("masked run", "baseline (no extra mask)"),
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(N_("masked run"), N_("baseline (no extra mask)")),
                         horizontal_spacing=0.08)
     x, y = [f"H{h}" for h in range(heads)], [f"L{layer}" for layer in range(layers)]
     for col, values in ((1, m), (2, b)):
         fig.add_trace(go.Heatmap(z=np.round(values, 4), x=x, y=y, zmin=0.0, zmax=top, colorscale="Viridis",
                                  showscale=col == 2, colorbar={"title": {"text": unit}, "thickness": 14},
-                                 hovertemplate=f"layer %{{y}}, head %{{x}}: %{{z:{fmt}}}<extra></extra>"),
+                                 hovertemplate=_HOVER[fmt]),
                       row=1, col=col)
         if highlight is not None and highlight[0] < layers and highlight[1] < heads:
             fig.add_shape(type="rect", x0=highlight[1] - 0.5, x1=highlight[1] + 0.5, y0=highlight[0] - 0.5,

@@ -48,7 +48,8 @@ def test_cli_lists_models_and_samples_as_documented() -> None:
 
 
 def test_cli_runs_a_sample_and_a_file_and_records_input_and_geometry(tmp_path) -> None:
-    out = _cli("run", "--sample", "shapes-star", "--strategy", "axial", "--out", str(tmp_path / "img"))
+    out = _cli("run", "--sample", "shapes-star", "--model", "shapes_vit", "--strategy", "axial", "--out",
+               str(tmp_path / "img"))  # the first shapes model, named (the image default is now shapes_vit2)
     assert out.returncode == 0, out.stderr
     record = json.loads((tmp_path / "img" / "run.json").read_text())
     assert record["input"] == {"kind": "image", "sample": "shapes-star"} and record["model"] == "shapes_vit"

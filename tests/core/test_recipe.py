@@ -144,10 +144,11 @@ def test_image_links_name_bundled_samples_and_uploads_say_so() -> None:
     assert (recipe.input_kind, recipe.input_ref, warnings) == ("image", "chelsea", [])
     assert recipe.source().image.shape == (300, 451, 3)  # scikit-image's photo of Chelsea the cat
     assert Recipe.from_query_params(recipe.to_query_params()) == (recipe, [])
+    # in their place: the first sample the link's model can know (the image default is a shapes model: not a photo)
     recipe, warnings = Recipe.from_query_params({"v": "2", "input": "image", "ref": "/etc/passwd"})
-    assert recipe.input_ref == "chelsea" and any("Unknown image sample" in w for w in warnings)
+    assert recipe.input_ref == "shapes-circle" and any("Unknown image sample" in w for w in warnings)
     recipe, warnings = Recipe.from_query_params({"v": "2", "input": "image", "ref": "upload:ab12"})
-    assert recipe.input_ref == "chelsea" and any("upload it again" in w for w in warnings)
+    assert recipe.input_ref == "shapes-circle" and any("upload it again" in w for w in warnings)
     recipe, warnings = Recipe.from_query_params({"v": "1", "text": "upload: my notes"})  # only text, as before
     assert (recipe.text, warnings) == ("upload: my notes", []) and recipe.input_in_url
     with pytest.raises(ValueError, match="unknown audio sample"):
@@ -202,3 +203,25 @@ def test_only_the_playground_reads_past_the_usual_token_limit() -> None:
     linked, warnings = Recipe.from_query_params({"v": "2", "page": "compare", "tokens": "4000"})
     assert linked.max_tokens == 0 and linked.source().max_tokens is None and not warnings
     assert Recipe(max_tokens=4000).source().max_tokens == 4000
+
+
+def test_a_link_without_steps_keeps_the_old_default_and_a_fresh_page_gets_the_new_one() -> None:
+    """The default went from 64 to 128 integration steps; a link written without ``steps=`` (by hand: the app always
+    writes it) still opens at 64, with the numbers it had."""
+    from dynmask_core.attribution import DEFAULT_STEPS
+
+    assert DEFAULT_STEPS == 128 and Recipe.default("attribution").attr_steps == 128
+    for query in ({"v": "2", "page": "attribution"}, {"v": "1", "page": "attribution", "text": "Hi there."},
+                  {"v": "2", "page": "attribution", "input": "image", "ref": "shapes-cross", "model": "shapes_vit"}):
+        recipe, warnings = Recipe.from_query_params(query)
+        assert recipe.attr_steps == 64 and not warnings, query
+    recipe, _ = Recipe.from_query_params({"v": "2", "page": "attribution", "steps": "128"})
+    assert recipe.attr_steps == 128
+    assert Recipe.from_query_params({"page": "attribution"})[0].attr_steps == 128  # no v=: not a shared link
+
+
+def test_an_image_link_without_a_sample_opens_one_its_model_can_know() -> None:
+    recipe, _ = Recipe.from_query_params({"v": "2", "page": "playground", "input": "image"})
+    assert recipe.model == "shapes_vit2" and recipe.input_ref.startswith(("shapes-", "drawn-"))
+    recipe, _ = Recipe.from_query_params({"v": "2", "input": "image", "ref": "chelsea", "model": "shapes_vit"})
+    assert (recipe.model, recipe.input_ref) == ("shapes_vit", "chelsea")  # a link made before still opens as it was

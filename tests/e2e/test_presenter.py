@@ -39,12 +39,19 @@ def test_presenter_charts_read_from_the_back_of_the_room(app_url, new_page, size
                                       .data[0].x.length""")
     drawn = page.locator('[data-testid="stPlotlyChart"]').first.locator(".xtick text").count()
     assert drawn == tokens, "every key's label is drawn"
+    # at 1024x768 the four metrics read "77.…", "93.…", "KL（基…", "0…" in a 515 px column between the page margins
+    assert page.evaluate(CUT_METRICS) == [], "a metric cut short"
     steps = AppState(page="steps", input_ref="apple banana orange", strategy="causal", present=True)
     open_app(page, f"{app_url}/Step_by_step?{urlencode(steps.to_query_params())}")
     no_exception(page)
     wait_charts(page, 9)
     assert _small_texts(page) == []  # the numbers in the cells too
 
+
+#: Metric labels, numbers and changes cut short by their box.
+CUT_METRICS = """() => Array.from(document.querySelectorAll(
+      '[data-testid="stMetricValue"] div, [data-testid="stMetricLabel"] p, [data-testid="stMetricDelta"] div'))
+    .filter(e => e.textContent.trim() && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"""
 
 #: Texts in the sidebar cut short by their box (an ellipsis or a hidden overflow).
 CUT_TEXTS = """() => Array.from(document.querySelectorAll(
