@@ -640,28 +640,32 @@ def times(gate, more):
     return more if gate is None else gate * more
 
 
-def on_grid(mask_mod, scores):
-    """A mask_mod evaluated on every (head, query, key) of `scores` at once, by broadcasting: (1, H|1, Q, K) bool.
-    The queries are the last Q of the K positions (a cache holds the earlier ones)."""
+def grid_indices(scores):
+    """The (batch, head, query, key) indices of `scores` (H, Q, K), shaped to broadcast; queries are the last Q of
+    the K positions (a cache holds the earlier ones)."""
     n_heads, q_len, k_len = scores.shape[-3:]
     device = scores.device
     b = torch.zeros((), dtype=torch.long, device=device)
     h = torch.arange(n_heads, device=device).view(-1, 1, 1)
     q = torch.arange(q_len, device=device).view(1, -1, 1) + (k_len - q_len)
     k = torch.arange(k_len, device=device).view(1, 1, -1)
+    return b, h, q, k
+
+
+def on_grid(mask_mod, scores):
+    """A mask_mod evaluated on every (head, query, key) of `scores` at once, by broadcasting: (1, H|1, Q, K) bool.
+    The queries are the last Q of the K positions (a cache holds the earlier ones)."""
+    b, h, q, k = grid_indices(scores)
+    q_len, k_len = scores.shape[-2:]
     out = mask_mod(b, h, q, k)
     return out.expand(out.shape[0], q_len, k_len).unsqueeze(0)
 
 
 def bias_on_grid(score_mod, scores):
     """A score_mod's bias (what it adds to a score of 0) on every (head, query, key): (1, H|1, Q, K) float."""
-    n_heads, q_len, k_len = scores.shape[-3:]
-    device = scores.device
-    b = torch.zeros((), dtype=torch.long, device=device)
-    h = torch.arange(n_heads, device=device).view(-1, 1, 1)
-    q = torch.arange(q_len, device=device).view(1, -1, 1) + (k_len - q_len)
-    k = torch.arange(k_len, device=device).view(1, 1, -1)
-    out = score_mod(torch.zeros((), device=device), b, h, q, k)
+    b, h, q, k = grid_indices(scores)
+    q_len, k_len = scores.shape[-2:]
+    out = score_mod(torch.zeros((), device=scores.device), b, h, q, k)
     return out.expand(out.shape[0], q_len, k_len).unsqueeze(0)
 
 
